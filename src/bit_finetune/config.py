@@ -1,0 +1,207 @@
+"""Typed, validated parameters for every stage.
+
+Each stage's ``params:<stage>`` mapping is parsed into a frozen dataclass. Unknown keys,
+wrong types, values out of range and values outside an allowed set raise
+:class:`ConfigError` naming the full key and the fix, before any heavy work: the
+``ParameterValidationHook`` parses all sections when a run starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A parameter is missing, unknown or invalid."""
+
+
+def bounded(default: Any, *, lo: float | None = None, hi: float | None = None) -> Any:
+    """A dataclass field with an inclusive numeric range."""
+    return field(default=default, metadata={"lo": lo, "hi": hi})
+
+
+@dataclass(frozen=True)
+class SplitFractions:
+    train: float = bounded(0.8, lo=0.0, hi=1.0)
+    validation: float = bounded(0.1, lo=0.0, hi=1.0)
+    test: float = bounded(0.1, lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class IngestionParams:
+    seed: int = 42
+    split_fractions: SplitFractions = SplitFractions()
+    examples_per_class: int | None = bounded(None, lo=1)
+    min_classes: int = bounded(2, lo=2)
+
+    def __post_init__(self) -> None:
+        s = self.split_fractions
+        total = s.train + s.validation + s.test
+        if abs(total - 1.0) > 1e-6 or s.train <= 0:
+            raise ConfigError(
+                f"ingestion.split_fractions: train {s.train} + validation {s.validation} "
+                f"+ test {s.test} = {total:g}; they must add up to 1 with train > 0"
+            )
+
+
+@dataclass(frozen=True)
+class ProfilingParams:
+    verify_decode: bool = False
+    workers: int = bounded(2, lo=1)
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class FilteringParams:
+    enabled: bool = False
+    min_side: int = bounded(1, lo=1)
+    max_side: int | None = bounded(None, lo=1)
+    max_aspect_ratio: float | None = bounded(None, lo=1.0)
+    deduplicate: bool = False
+
+
+@dataclass(frozen=True)
+class HyperRuleParams:
+    batch_size: int = bounded(512, lo=1)
+    batch_policy: Literal["official", "colab"] = "official"
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PreprocessingParams:
+    encoding: Literal["jpeg", "png"] = "jpeg"
+    jpeg_quality: int = bounded(95, lo=1, hi=100)
+    examples_per_shard: int = bounded(1024, lo=1)
+    workers: int = bounded(2, lo=1)
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    architecture: str = "R50x1"
+    weights: str = "random"
+
+
+@dataclass(frozen=True)
+class AugmentParams:
+    random_crop: bool = True
+    random_flip: bool = True
+
+
+@dataclass(frozen=True)
+class TrainingParams:
+    model: ModelParams = ModelParams()
+    augment: AugmentParams = AugmentParams()
+    strategy: Literal[
+        "auto", "default", "one_device", "mirrored", "multi_worker", "tpu"
+    ] = "auto"
+    mixed_precision: Literal["auto", "off", "bfloat16", "float16"] = "auto"
+    xla: Literal["auto", "on", "off"] = "auto"
+    checkpoint_every: int = bounded(100, lo=1)
+    log_every: int = bounded(10, lo=1)
+    shuffle_buffer: int = bounded(1024, lo=1)
+    seed: int = 0
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class EvaluationParams:
+    splits: tuple[str, ...] = ("test", "validation")
+    batch_size: int = bounded(256, lo=1)
+    worst_mistakes: int = bounded(16, lo=1)
+
+
+STAGES: dict[str, type] = {
+    "ingestion": IngestionParams,
+    "profiling": ProfilingParams,
+    "filtering": FilteringParams,
+    "hyperrule": HyperRuleParams,
+    "preprocessing": PreprocessingParams,
+    "training": TrainingParams,
+    "evaluation": EvaluationParams,
+}
+
+
+def parse(cls: type, raw: Mapping[str, Any] | None, prefix: str) -> Any:
+    """Build dataclass ``cls`` from ``raw``, validating every key under ``prefix``."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix}: expected a mapping of keys, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix}.{unknown[0]}: unknown parameter; valid keys are {sorted(fields)}"
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {
+        name: _value(hints[name], raw[name], f"{prefix}.{name}", fields[name].metadata)
+        for name in raw
+    }
+    return cls(**kwargs)
+
+
+def _value(hint: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (hint,) = [a for a in args if a is not type(None)]
+        return _value(hint, value, key, meta)
+    if dataclasses.is_dataclass(hint):
+        return parse(hint, value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(args)}")
+        return value
+    if origin is dict or hint is dict:
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if origin is tuple:
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_value(args[0], v, key, {}) for v in value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if hint in (int, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if hint is int and ok and float(value) != int(value):
+            ok = False
+        if not ok:
+            raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+        value = hint(value)
+        lo, hi = meta.get("lo"), meta.get("hi")
+        if (lo is not None and value < lo) or (hi is not None and value > hi):
+            bounds = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+            raise ConfigError(f"{key}: {value} is out of range; use a value in {bounds}")
+        return value
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"no parser for {hint!r} at {key}")
+
+
+def stage_params(stage: str, raw: Mapping[str, Any] | None) -> Any:
+    """Parse the parameters of one stage (``params:<stage>``)."""
+    return parse(STAGES[stage], raw, stage)
+
+
+def validate_all(parameters: Mapping[str, Any]) -> None:
+    """Parse every stage's section; raise on the first problem."""
+    unknown = sorted(set(parameters) - set(STAGES))
+    if unknown:
+        raise ConfigError(
+            f"{unknown[0]}: unknown parameter section; valid sections are {sorted(STAGES)}"
+        )
+    for stage in STAGES:
+        stage_params(stage, parameters.get(stage))

@@ -1,0 +1,23 @@
+"""Project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
+
+import os
+
+# Keep TensorFlow's C++ start-up chatter out of the run log; users can still set it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+from kedro.config import OmegaConfigLoader  # noqa: E402
+
+from bit_finetune.hooks import ParameterValidationHook  # noqa: E402
+
+HOOKS = (ParameterValidationHook(),)
+
+CONFIG_LOADER_CLASS = OmegaConfigLoader
+CONFIG_LOADER_ARGS = {
+    "base_env": "base",
+    "default_run_env": "local",
+    "config_patterns": {
+        "catalog": ["catalog*", "catalog*/**", "**/catalog*"],
+        "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
+    },
+}
