@@ -1,0 +1,103 @@
+"""The data stages run through a real KedroSession and the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import bootstrap_project
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule"]
+
+
+@pytest.fixture
+def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the project's conf; artefacts land under tmp_path/data."""
+    target = tmp_path / "conf"
+    shutil.copytree(ROOT / "conf", target)
+    monkeypatch.chdir(tmp_path)
+    bootstrap_project(ROOT)
+    return target
+
+
+def run(conf: Path, env: str | None = None, **kwargs) -> None:
+    with KedroSession.create(project_path=ROOT, conf_source=str(conf), env=env) as session:
+        session.run(**kwargs)
+
+
+def test_data_stages_on_embedded_default(conf: Path, tmp_path: Path):
+    for stage in DATA_STAGES:
+        run(conf, pipeline_names=[stage])
+    index = pd.read_parquet(tmp_path / "data/02_intermediate/image_index.parquet")
+    assert len(index) == 1797
+    assert set(index["split"]) == {"train", "validation", "test"}
+    profile = pd.read_parquet(tmp_path / "data/02_intermediate/image_profile.parquet")
+    assert profile["decodable"].all()
+    assert set(zip(profile["width"], profile["height"])) == {(8, 8)}
+    recipe = json.loads((tmp_path / "data/05_model_input/hyperrule.json").read_text())
+    assert (recipe["resize_size"], recipe["crop_size"]) == (160, 128)
+    assert recipe["train_examples"] == (index["split"] == "train").sum()
+    for plot in ("resolution_profile.png", "class_balance.png"):
+        assert (tmp_path / "data/08_reporting" / plot).stat().st_size > 0
+
+
+def test_image_folder_through_an_environment(conf: Path, tmp_path: Path, image_folder):
+    root = image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=12)
+    env = conf / "myfolder"
+    env.mkdir()
+    (env / "catalog.yml").write_text(
+        yaml.safe_dump(
+            {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": str(root)}}
+        )
+    )
+    run(conf, env="myfolder", pipeline_names=["ingestion"])
+    run(conf, env="myfolder", from_nodes=["profile_images"], to_nodes=["derive_hyperrule"])
+    filtered = pd.read_parquet(tmp_path / "data/03_primary/filtered_index.parquet")
+    assert len(filtered) == 24
+    assert set(filtered["label_name"]) == {"cat", "dog"}
+    assert (tmp_path / "data/05_model_input/hyperrule.json").exists()
+
+
+def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True,
+        text=True, timeout=300,
+    )
+
+
+@pytest.mark.slow
+def test_cli_bad_parameter_fails_naming_the_key(tmp_path: Path):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    result = _cli(
+        ["run", "--pipelines", "ingestion", "--params", "ingestion.sed=3"], tmp_path
+    )
+    assert result.returncode != 0
+    assert "ingestion.sed: unknown parameter" in result.stdout + result.stderr
+    assert not (tmp_path / "data/02_intermediate/image_index.parquet").exists()
+
+
+@pytest.mark.slow
+def test_cli_missing_folder_fails_naming_the_key(tmp_path: Path):
+    shutil.copytree(ROOT / "conf", tmp_path / "conf")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    env = tmp_path / "conf/missing"
+    env.mkdir()
+    (env / "catalog.yml").write_text(
+        "raw_images:\n  type: bit_finetune.datasets.ImageFolderDataset\n"
+        f"  path: {tmp_path / 'nowhere'}\n"
+    )
+    result = _cli(["run", "--pipelines", "ingestion", "--env", "missing"], tmp_path)
+    assert result.returncode != 0
+    assert "raw_images" in result.stdout + result.stderr
+    assert "does not exist" in result.stdout + result.stderr
