@@ -1,0 +1,211 @@
+"""A folder of labelled images, on local disk or any fsspec filesystem.
+
+Two layouts are understood, chosen from the folder's top level:
+
+- ``root/<label>/<image>``: no splits; ingestion makes them.
+- ``root/<split>/<label>/<image>`` with split folders ``train``, ``validation`` (or
+  ``val``/``valid``) and ``test``.
+
+Hidden files and folders are skipped; files with other extensions are ignored and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+from kedro.io import AbstractDataset, DatasetError
+
+from bit_finetune.config import ConfigError
+from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_EXTENSIONS = ("bmp", "gif", "jpeg", "jpg", "png", "webp")
+SPLIT_FOLDERS = {
+    "train": "train",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+    "test": "test",
+}
+FLAT, SPLIT = "root/<label>/<image>", "root/<split>/<label>/<image>"
+LAYOUT_FIX = f"lay the images out as {FLAT} or {SPLIT} (split: train, validation, test)"
+
+
+@dataclass(frozen=True)
+class _Image:
+    relative: str
+    label_name: str
+    split: str | None
+
+
+class ImageFolderSource(ImageSource):
+    """The images found under one folder, listed once when the catalog entry loads."""
+
+    def __init__(
+        self, fs: fsspec.AbstractFileSystem, root: str, path: str, images: list[_Image],
+        layout: str,
+    ) -> None:
+        self._fs = fs
+        self._root = root.rstrip("/")
+        self._path = path
+        self._images = images
+        self._layout = layout
+
+    def _uri(self, relative: str) -> str:
+        full = f"{self._root}/{relative}"
+        return full if isinstance(self._fs, LocalFileSystem) else self._fs.unstrip_protocol(full)
+
+    def scan(self) -> Iterator[SourceItem]:
+        for image in self._images:
+            yield SourceItem(image.relative, self._uri(image.relative), image.label_name,
+                             image.split)
+
+    def read(self, uris: Iterable[str]) -> Iterator[ReadResult]:
+        for uri in uris:
+            try:
+                data = self._fs.cat_file(uri)
+            except Exception as exc:  # any filesystem's failure is reported, not raised
+                yield ReadResult(uri, None, f"{type(exc).__name__}: {exc}")
+            else:
+                yield ReadResult(uri, bytes(data))
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "type": "image_folder",
+            "path": self._path,
+            "layout": self._layout,
+            "images": len(self._images),
+            "classes": len({image.label_name for image in self._images}),
+            "splits": sorted({image.split for image in self._images if image.split}),
+        }
+
+
+class ImageFolderDataset(AbstractDataset[None, ImageSource]):
+    """Read-only catalog entry for a folder of images sorted into class folders.
+
+    Example catalog entry::
+
+        raw_images:
+          type: bit_finetune.datasets.ImageFolderDataset
+          path: data/01_raw/images          # or s3://bucket/images, gs://..., memory://...
+          extensions: [jpg, png]            # optional; default jpg jpeg png bmp gif webp
+          credentials: my_s3                # optional, from conf/local/credentials.yml
+
+    Args:
+        path: local folder or fsspec URL.
+        extensions: file extensions to read (case-insensitive, with or without the dot).
+        fs_args: extra arguments for the fsspec filesystem.
+        credentials: storage options for the filesystem (keys, tokens).
+        metadata: free-form metadata (kedro-viz).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        extensions: Iterable[str] | None = None,
+        fs_args: dict[str, Any] | None = None,
+        credentials: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
+        self._path = str(path)
+        self._extensions = _extensions(extensions)
+        options = {**(credentials or {}), **(fs_args or {})}
+        self._fs, self._root = fsspec.core.url_to_fs(self._path, **options)
+        self.metadata = metadata
+
+    def load(self) -> ImageSource:
+        if not self._fs.isdir(self._root):
+            problem = "is a file, not a folder" if self._fs.exists(self._root) else "does not exist"
+            raise ConfigError(f"raw_images.path: '{self._path}' {problem}; point it at a "
+                              f"folder of images laid out as {FLAT} or {SPLIT}")
+        images, layout = self._list()
+        return ImageFolderSource(self._fs, self._root, self._path, images, layout)
+
+    def save(self, data: None) -> None:
+        raise DatasetError("raw_images: an image folder is read-only; nothing is saved")
+
+    def _exists(self) -> bool:
+        return self._fs.isdir(self._root)
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "extensions": list(self._extensions)}
+
+    def _list(self) -> tuple[list[_Image], str]:
+        root = self._root.rstrip("/")
+        relatives = sorted(
+            found[len(root):].lstrip("/")
+            for found in self._fs.find(root, withdirs=False, detail=False)
+        )
+        visible = [r for r in relatives if not any(p.startswith(".") for p in r.split("/"))]
+        images = [r for r in visible if _suffix(r) in self._extensions]
+        ignored = Counter(_suffix(r) for r in visible if _suffix(r) not in self._extensions)
+        if ignored:
+            kinds = ", ".join(f"{n} .{s}" if s else f"{n} without extension"
+                              for s, n in sorted(ignored.items()))
+            logger.info("raw_images: ignored %d non-image file(s) in '%s' (%s)",
+                        sum(ignored.values()), self._path, kinds)
+        if not images:
+            others = f" (only {sum(ignored.values())} other files)" if ignored else ""
+            raise ConfigError(
+                f"raw_images.path: folder '{self._path}' has no images with extensions "
+                f"{', '.join(self._extensions)}{others}; {LAYOUT_FIX}, or set "
+                f"raw_images.extensions"
+            )
+        return _classify(images, self._path)
+
+
+def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:
+    """Work out the layout from the top-level folders and label every image."""
+    parts = [r.split("/") for r in relatives]
+    loose = [r for r, p in zip(relatives, parts) if len(p) == 1]
+    if loose:
+        raise ConfigError(
+            f"raw_images.path: '{path}' holds images directly (e.g. '{loose[0]}'); move them "
+            f"into one folder per class: {FLAT}"
+        )
+    tops = {p[0] for p in parts}
+    split_tops = {t for t in tops if t.lower() in SPLIT_FOLDERS}
+    if split_tops and split_tops != tops:
+        raise ConfigError(
+            f"raw_images.path: '{path}' mixes split folders ({', '.join(sorted(split_tops))}) "
+            f"with class folders ({', '.join(sorted(tops - split_tops))}); use either {FLAT} "
+            f"or {SPLIT}, not both"
+        )
+    layout, depth = (SPLIT, 3) if split_tops else (FLAT, 2)
+    misplaced = [r for r, p in zip(relatives, parts) if len(p) != depth]
+    if misplaced:
+        raise ConfigError(
+            f"raw_images.path: '{path}' has images at an unexpected depth for the layout "
+            f"{layout} (e.g. '{misplaced[0]}'); move them so every image sits at {layout}"
+        )
+    images = [
+        _Image(r, p[-2], SPLIT_FOLDERS[p[0].lower()] if depth == 3 else None)
+        for r, p in zip(relatives, parts)
+    ]
+    return images, layout
+
+
+def _suffix(relative: str) -> str:
+    name = relative.rsplit("/", 1)[-1]
+    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
+
+
+def _extensions(extensions: Iterable[str] | None) -> tuple[str, ...]:
+    if extensions is None:
+        return DEFAULT_EXTENSIONS
+    if isinstance(extensions, str):
+        extensions = [extensions]
+    cleaned = tuple(sorted({str(e).strip().lstrip(".").lower() for e in extensions} - {""}))
+    if not cleaned:
+        raise ConfigError(
+            "raw_images.extensions: no extensions given; list some (e.g. [jpg, png]) or "
+            "remove the key to read " + ", ".join(DEFAULT_EXTENSIONS)
+        )
+    return cleaned

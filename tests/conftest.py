@@ -1,0 +1,59 @@
+"""Shared fixtures: small, valid image folders written on demand."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+ImageFolderFactory = Callable[..., Path]
+
+
+def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int]) -> None:
+    """An RGB image with a random background and a random rectangle, saved by suffix."""
+    colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+    image = Image.new("RGB", size, colour)
+    x0, y0 = (int(v) for v in rng.integers(0, [size[0] // 2, size[1] // 2]))
+    fill = tuple(int(c) for c in rng.integers(0, 256, 3))
+    ImageDraw.Draw(image).rectangle([x0, y0, size[0] - 1, size[1] - 1], fill=fill)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> ImageFolderFactory:
+    """Factory writing small JPEG/PNG images of varied sizes into class folders.
+
+    ``image_folder(root, classes=("cat", "dog"), per_class=3, splits=(), seed=0,
+    formats=("jpg", "png"), sizes=(16, 48))`` writes ``root/<label>/<n>.<ext>``, or
+    ``root/<split>/<label>/<n>.<ext>`` for each of ``splits``. ``per_class`` is a count
+    for every class or a mapping label -> count. Formats alternate image by image;
+    width and height are drawn from ``sizes`` (inclusive). Returns ``root``.
+    """
+
+    def make(
+        root: Path | None = None,
+        classes: Sequence[str] = ("cat", "dog"),
+        per_class: int | Mapping[str, int] = 3,
+        splits: Sequence[str] = (),
+        seed: int = 0,
+        formats: Sequence[str] = ("jpg", "png"),
+        sizes: tuple[int, int] = (16, 48),
+    ) -> Path:
+        root = Path(root) if root is not None else tmp_path / "images"
+        rng = np.random.default_rng(seed)
+        counts = per_class if isinstance(per_class, Mapping) else dict.fromkeys(classes, per_class)
+        written = 0
+        for prefix in [root / s for s in splits] or [root]:
+            for label in classes:
+                for n in range(counts[label]):
+                    size = tuple(int(v) for v in rng.integers(sizes[0], sizes[1] + 1, 2))
+                    extension = formats[written % len(formats)]
+                    write_image(prefix / label / f"{n:03d}.{extension}", rng, size)
+                    written += 1
+        return root
+
+    return make
