@@ -1,0 +1,69 @@
+"""The fine-tuning classifier: [0, 1] images -> input scaling -> backbone -> zero head."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.hub import HubBackbone
+from bit_finetune.bit.layers import InputScaling
+from bit_finetune.bit.npz import load_npz
+from bit_finetune.bit.specs import ARCHITECTURES, Architecture, get_architecture
+from bit_finetune.config import ConfigError
+
+NATIVE_RANGE = (-1.0, 1.0)
+HUB_RANGE = (0.0, 1.0)
+
+
+def build_classifier(
+    architecture: str | Architecture, num_classes: int, weights: str | os.PathLike = "random"
+) -> keras.Model:
+    """A BiT classifier for float32 images in [0, 1] of any size, giving float32 logits.
+
+    ``weights`` (the ``training.model.weights`` parameter):
+
+    - ``"random"``: a native backbone, freshly initialised;
+    - a path or fsspec URL ending in ``.npz``: a native backbone with official BiT weights
+      (the file's 21843-way head is ignored);
+    - an ``http(s)`` TF Hub handle or a local SavedModel directory: a :class:`HubBackbone`.
+      Its feature width must equal that of ``architecture``, which names the model.
+
+    Native backbones see images scaled to [-1, 1]; Hub SavedModels rescale internally and
+    see [0, 1]. The ``input_scaling`` layer records the range. The head is a
+    zero-initialised float32 Dense layer named ``head``, so logits stay float32 under a
+    mixed-precision policy.
+    """
+    arch = get_architecture(architecture)
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise ValueError(f"build_classifier: num_classes must be an int >= 1, got {num_classes!r}")
+    source = os.fspath(weights).strip()
+    if source == "random" or source.lower().endswith(".npz"):
+        backbone = build_backbone(arch)
+        if source != "random":
+            load_npz(backbone, source)
+        value_range = NATIVE_RANGE
+    else:
+        backbone = HubBackbone(source, name="backbone")
+        value_range = HUB_RANGE
+
+    images = keras.Input(shape=(None, None, 3), name="images")
+    scaled = InputScaling(*value_range, dtype="float32", name="input_scaling")(images)
+    features = backbone(scaled)
+    if features.shape[-1] != arch.features:
+        fits = [name for name, a in ARCHITECTURES.items() if a.features == features.shape[-1]]
+        raise ConfigError(
+            f"training.model.architecture: {arch.name} has {arch.features} features but "
+            f"the SavedModel '{source}' gives {features.shape[-1]}; use one of {fits} or "
+            "the SavedModel matching the architecture"
+        )
+    logits = keras.layers.Dense(
+        num_classes, kernel_initializer="zeros", dtype="float32", name="head"
+    )(features)
+    return keras.Model(images, logits, name=f"bit_{arch.name.replace('.', '_')}")
+
+
+def backbone_input_range(model: keras.Model) -> tuple[float, float]:
+    """The value range a classifier's backbone sees (its inputs are always [0, 1])."""
+    return model.get_layer("input_scaling").value_range
