@@ -78,6 +78,7 @@ class PreprocessingParams:
     jpeg_quality: int = bounded(95, lo=1, hi=100)
     examples_per_shard: int = bounded(1024, lo=1)
     workers: int = bounded(2, lo=1)
+    progress: bool = True
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class EvaluationParams:
     splits: tuple[str, ...] = ("test", "validation")
     batch_size: int = bounded(256, lo=1)
     worst_mistakes: int = bounded(16, lo=1)
+    progress: bool = True
 
 
 STAGES: dict[str, type] = {

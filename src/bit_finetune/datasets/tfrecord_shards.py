@@ -1,0 +1,449 @@
+"""A set of TFRecord shards with a checksummed manifest, saved atomically.
+
+On disk::
+
+    <path>/train-00000-of-00008.tfrecord ... <path>/test-00000-of-00001.tfrecord
+    <path>/manifest.json
+
+Each record is a serialized ``tf.train.Example`` with the features in :data:`FEATURES`.
+The manifest lists every file with its example count, byte size and SHA-256, the
+examples skipped while writing, and the metadata the writer supplied (label names,
+image size, encoding...).
+
+A save writes into a hidden sibling folder, the manifest last, and only then renames
+that folder to ``path`` (the old set is moved aside first and deleted after), so an
+interrupted save never leaves a set that looks finished. A set counts as complete only
+when its manifest exists and agrees with the files: names, sizes and counts, and with
+``verify: checksum`` also SHA-256. Damage inside a record is caught on reading by
+TFRecord's own per-record CRCs. The next save removes the hidden folder a killed save
+leaves behind. All file access goes through ``tf.io.gfile``, so any filesystem
+TensorFlow supports can be read; the swap is atomic where a folder rename is (local
+filesystems).
+
+Shard count: a split of ``n`` examples gets ``ceil(n / examples_per_shard)`` files,
+rounded up to a multiple of :data:`SHARD_MULTIPLE` (8) once it needs more than one, so
+file-based sharding over 1, 2, 4 or 8 workers gives every worker the same number of
+files; never more files than examples. ``examples_per_shard`` is thus an upper bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import tensorflow as tf
+from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
+
+logger = logging.getLogger(__name__)
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+SHARD_MULTIPLE = 8
+_RESERVED = {"format_version", "examples_per_shard", "features", "splits"}
+_HASH_BLOCK = 1 << 20
+
+FEATURES = {
+    "image": tf.io.FixedLenFeature([], tf.string),
+    "format": tf.io.FixedLenFeature([], tf.string),
+    "label": tf.io.FixedLenFeature([], tf.int64),
+    "id": tf.io.FixedLenFeature([], tf.string),
+    "height": tf.io.FixedLenFeature([], tf.int64),
+    "width": tf.io.FixedLenFeature([], tf.int64),
+}
+"""The features of every record; ``height``/``width`` are the original image's size."""
+
+_FEATURE_DOCS = {
+    "image": "bytes: the encoded square image (see 'encoding')",
+    "format": "bytes: b'jpeg' or b'png'",
+    "label": "int64: index into label_names",
+    "id": "bytes: the example's id in the image index",
+    "height": "int64: original height, upright",
+    "width": "int64: original width, upright",
+}
+
+
+class IncompleteShardSetError(DatasetError):
+    """The folder holds no complete, consistent shard set."""
+
+
+@dataclass(frozen=True)
+class SkippedExample:
+    """An example the writer could not include, and why; recorded in the manifest."""
+
+    id: str
+    reason: str
+
+
+@dataclass
+class ShardPayload:
+    """What the preprocessing node returns for :class:`TFRecordShardsDataset` to write.
+
+    Attributes:
+        splits: per split, a (lazy) iterable of serialized ``tf.train.Example`` bytes,
+            interleaved with :class:`SkippedExample` markers for examples left out.
+        expected: per split, how many examples the iterable yields at most; this plans
+            the shard count before the first record arrives.
+        metadata: JSON-serialisable facts for the manifest; must hold ``label_names``
+            (list of str) and ``image_size`` (int, the stored square side).
+        examples_per_shard: upper bound on examples per file.
+    """
+
+    splits: Mapping[str, Iterable[bytes | SkippedExample]]
+    expected: Mapping[str, int]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    examples_per_shard: int = 1024
+
+
+def make_example(
+    image: bytes, fmt: str, label: int, example_id: str, width: int, height: int
+) -> bytes:
+    """Serialize one record (deterministically: same values, same bytes)."""
+
+    def ints(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
+
+    def raw(value: bytes) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    features = {
+        "image": raw(image),
+        "format": raw(fmt.encode()),
+        "label": ints(label),
+        "id": raw(example_id.encode()),
+        "height": ints(height),
+        "width": ints(width),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=features))
+    return example.SerializeToString(deterministic=True)
+
+
+def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[str, tf.Tensor]:
+    """Parse one record into ``{"image": uint8 [S, S, 3], "label": int64, "id": string}``.
+
+    With ``image_size`` the image gets the static shape ``[S, S, 3]`` (checked at run
+    time); without it the height and width are left unknown.
+    """
+    features = tf.io.parse_single_example(serialized, FEATURES)
+    image = tf.io.decode_image(features["image"], channels=3, expand_animations=False)
+    if image_size is not None:
+        image = tf.ensure_shape(image, [image_size, image_size, 3])
+    return {"image": image, "label": features["label"], "id": features["id"]}
+
+
+def shard_count(examples: int, examples_per_shard: int) -> int:
+    """How many files a split of ``examples`` gets (see the module docstring)."""
+    if examples <= 0:
+        return 0
+    files = math.ceil(examples / examples_per_shard)
+    if files > 1:
+        files = math.ceil(files / SHARD_MULTIPLE) * SHARD_MULTIPLE
+    return min(files, examples)
+
+
+def shard_name(split: str, index: int, total: int) -> str:
+    """``<split>-00003-of-00008.tfrecord``."""
+    return f"{split}-{index:05d}-of-{total:05d}.tfrecord"
+
+
+class ShardSet:
+    """A complete shard set, as :meth:`TFRecordShardsDataset.load` returns it."""
+
+    def __init__(self, path: str, manifest: dict[str, Any]):
+        self.path = path
+        self.manifest = manifest
+
+    @property
+    def label_names(self) -> list[str]:
+        return list(self.manifest["label_names"])
+
+    @property
+    def image_size(self) -> int:
+        """Side of the stored square images."""
+        return int(self.manifest["image_size"])
+
+    def splits(self) -> list[str]:
+        return list(self.manifest["splits"])
+
+    def files(self, split: str) -> list[str]:
+        """Full paths of the split's shard files, in order."""
+        return [os.path.join(self.path, f["name"]) for f in self._split(split)["files"]]
+
+    def count(self, split: str) -> int:
+        return int(self._split(split)["count"])
+
+    def dataset(self, split: str, files: Sequence[str] | None = None) -> tf.data.Dataset:
+        """Parsed records of ``split`` (or of just ``files``), in a deterministic order."""
+        paths = list(files) if files is not None else self.files(split)
+        if not paths:
+            raise ValueError(f"split {split!r} of the shard set at {self.path} has no files")
+        records = tf.data.TFRecordDataset(
+            paths, num_parallel_reads=tf.data.AUTOTUNE if len(paths) > 1 else None
+        )
+        size = self.image_size
+        return records.map(
+            lambda serialized: parse_example(serialized, size),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+
+    def _split(self, split: str) -> dict[str, Any]:
+        if split not in self.manifest["splits"]:
+            raise KeyError(
+                f"split {split!r} is not in the shard set at {self.path}; "
+                f"it holds {self.splits()}"
+            )
+        return self.manifest["splits"][split]
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{s}={self.count(s)}" for s in self.splits())
+        return f"ShardSet({self.path!r}, {counts})"
+
+
+class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
+    """Kedro dataset for a TFRecord shard set: saves a :class:`ShardPayload`, loads a
+    :class:`ShardSet`.
+
+    Args:
+        path: the shard set's folder.
+        verify: ``size`` (default) checks that every listed file exists with the
+            recorded size and that the counts add up; ``checksum`` also recomputes
+            every file's SHA-256 (reads the whole set).
+        metadata: free-form metadata (e.g. for kedro-viz); ignored by the dataset.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        verify: Literal["size", "checksum"] = "size",
+        metadata: dict[str, Any] | None = None,
+    ):
+        if verify not in ("size", "checksum"):
+            raise ValueError(f"tfrecord_shards.verify: {verify!r} is not 'size' or 'checksum'")
+        self._path = str(path).rstrip("/")
+        self._verify = verify
+        self.metadata = metadata
+
+    def load(self) -> ShardSet:
+        return ShardSet(self._path, self._complete_manifest())
+
+    def save(self, data: ShardPayload) -> None:
+        splits = dict(data.splits)
+        _check_payload(data, splits)
+        parent, name = os.path.split(self._path)
+        parent = parent or "."
+        tf.io.gfile.makedirs(parent)
+        for kind in ("partial", "replaced"):
+            for stale in tf.io.gfile.glob(os.path.join(parent, f".{name}.{kind}-*")):
+                logger.info("Removing %s, left by an earlier write that did not finish", stale)
+                tf.io.gfile.rmtree(stale)
+        staging = os.path.join(parent, f".{name}.partial-{uuid.uuid4().hex[:12]}")
+        tf.io.gfile.makedirs(staging)
+        try:
+            written = {
+                split: _write_split(
+                    staging, split, records, data.expected[split], data.examples_per_shard
+                )
+                for split, records in splits.items()
+            }
+            manifest = {
+                "format_version": FORMAT_VERSION,
+                **data.metadata,
+                "examples_per_shard": data.examples_per_shard,
+                "features": _FEATURE_DOCS,
+                "splits": written,
+            }
+            with tf.io.gfile.GFile(os.path.join(staging, MANIFEST), "w") as f:
+                f.write(json.dumps(manifest, indent=2) + "\n")
+            _swap_in(staging, self._path)
+        except BaseException:
+            if tf.io.gfile.exists(staging):
+                tf.io.gfile.rmtree(staging)
+            raise
+        for split, entry in written.items():
+            logger.info(
+                "Wrote %s %s examples in %d files to %s (%d skipped)",
+                f"{entry['count']:,}", split, len(entry["files"]), self._path,
+                len(entry["skipped"]),
+            )
+
+    def _exists(self) -> bool:
+        try:
+            self._complete_manifest()
+        except IncompleteShardSetError:
+            return False
+        return True
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": self._path, "verify": self._verify}
+
+    def preview(self) -> TablePreview:
+        """Per split: examples, files and skipped examples (from the manifest)."""
+        splits = self._complete_manifest()["splits"]
+        rows = [
+            [split, entry["count"], len(entry["files"]), len(entry["skipped"])]
+            for split, entry in splits.items()
+        ]
+        return TablePreview(
+            {
+                "index": list(range(len(rows))),
+                "columns": ["split", "examples", "files", "skipped"],
+                "data": rows,
+            }
+        )
+
+    def _complete_manifest(self) -> dict[str, Any]:
+        where = os.path.join(self._path, MANIFEST)
+        fix = "write it again with `kedro run --nodes write_shards`"
+        if not tf.io.gfile.exists(where):
+            raise IncompleteShardSetError(
+                f"tfrecord_shards: {self._path} holds no complete shard set ({MANIFEST} "
+                f"is missing: never written, or the write was interrupted); {fix}"
+            )
+        try:
+            with tf.io.gfile.GFile(where, "r") as f:
+                manifest = json.loads(f.read())
+            problem = _inconsistency(self._path, manifest, self._verify == "checksum")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            problem = f"{MANIFEST} is unreadable or malformed ({type(exc).__name__}: {exc})"
+        if problem:
+            raise IncompleteShardSetError(
+                f"tfrecord_shards: the shard set at {self._path} is incomplete or "
+                f"damaged: {problem}; {fix}"
+            )
+        return manifest
+
+
+def _check_payload(data: ShardPayload, splits: dict[str, Any]) -> None:
+    missing = [s for s in splits if s not in data.expected]
+    if missing:
+        raise ValueError(f"ShardPayload.expected gives no count for split {missing[0]!r}")
+    for key in ("label_names", "image_size"):
+        if key not in data.metadata:
+            raise ValueError(f"ShardPayload.metadata needs {key!r} for the manifest")
+    clash = sorted(_RESERVED & set(data.metadata))
+    if clash:
+        raise ValueError(f"ShardPayload.metadata may not set {clash}: the dataset writes them")
+    if data.examples_per_shard < 1:
+        raise ValueError(
+            f"preprocessing.examples_per_shard: {data.examples_per_shard} must be >= 1"
+        )
+
+
+def _write_split(
+    folder: str,
+    split: str,
+    records: Iterable[bytes | SkippedExample],
+    expected: int,
+    examples_per_shard: int,
+) -> dict[str, Any]:
+    """Write one split's records, spread evenly over the planned number of files.
+
+    Files are named once the stream ends: skipped examples can leave the last planned
+    files empty, and those are not written at all.
+    """
+    planned = shard_count(expected, examples_per_shard)
+    counts: list[int] = []
+    skipped: list[dict[str, str]] = []
+    written = 0
+    writer = None
+    try:
+        for record in records:
+            if isinstance(record, SkippedExample):
+                skipped.append(asdict(record))
+                continue
+            if written >= expected:
+                raise ValueError(
+                    f"ShardPayload: split {split!r} yielded more than the expected "
+                    f"{expected} examples"
+                )
+            shard = written * planned // expected
+            if shard == len(counts):
+                if writer is not None:
+                    writer.close()
+                writer = tf.io.TFRecordWriter(_provisional(folder, split, shard))
+                counts.append(0)
+            writer.write(record)
+            counts[-1] += 1
+            written += 1
+    finally:
+        if writer is not None:
+            writer.close()
+    files = []
+    for index, count in enumerate(counts):
+        name = shard_name(split, index, len(counts))
+        target = os.path.join(folder, name)
+        tf.io.gfile.rename(_provisional(folder, split, index), target)
+        files.append(
+            {
+                "name": name,
+                "count": count,
+                "bytes": tf.io.gfile.stat(target).length,
+                "sha256": _sha256(target),
+            }
+        )
+    return {"count": written, "files": files, "skipped": skipped}
+
+
+def _provisional(folder: str, split: str, index: int) -> str:
+    return os.path.join(folder, f"{split}-{index:05d}.partial")
+
+
+def _inconsistency(path: str, manifest: dict[str, Any], checksums: bool) -> str | None:
+    """The first way ``manifest`` disagrees with the files under ``path``, or None."""
+    if manifest.get("format_version") != FORMAT_VERSION:
+        return f"format_version is {manifest.get('format_version')!r}, not {FORMAT_VERSION}"
+    if not isinstance(manifest["label_names"], list) or int(manifest["image_size"]) < 1:
+        return "label_names or image_size is invalid"
+    for split, entry in manifest["splits"].items():
+        files = entry["files"]
+        names = [shard_name(split, i, len(files)) for i in range(len(files))]
+        if [f["name"] for f in files] != names:
+            return f"split {split!r} does not list files {names[:1]}... in sequence"
+        listed = sum(int(f["count"]) for f in files)
+        if listed != entry["count"]:
+            return f"split {split!r} counts {entry['count']} examples but its files hold {listed}"
+        for f in files:
+            target = os.path.join(path, f["name"])
+            if not tf.io.gfile.exists(target):
+                return f"{f['name']} is missing"
+            size = tf.io.gfile.stat(target).length
+            if size != f["bytes"]:
+                return f"{f['name']} has {size} bytes, the manifest says {f['bytes']}"
+            if checksums and _sha256(target) != f["sha256"]:
+                return f"{f['name']} does not match its SHA-256 in the manifest"
+    return None
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with tf.io.gfile.GFile(path, "rb") as f:
+        while block := f.read(_HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _swap_in(staging: str, path: str) -> None:
+    """Move the finished ``staging`` folder to ``path``, replacing any old set.
+
+    The old set is renamed aside first and deleted only after the new one is in place;
+    if moving the new one fails, the old one is put back.
+    """
+    if not tf.io.gfile.exists(path):
+        tf.io.gfile.rename(staging, path)
+        return
+    parent, name = os.path.split(path)
+    retired = os.path.join(parent or ".", f".{name}.replaced-{uuid.uuid4().hex[:12]}")
+    tf.io.gfile.rename(path, retired)
+    try:
+        tf.io.gfile.rename(staging, path)
+    except BaseException:
+        tf.io.gfile.rename(retired, path)
+        raise
+    tf.io.gfile.rmtree(retired)
