@@ -54,6 +54,12 @@ def test_data_stages_on_embedded_default(conf: Path, tmp_path: Path):
     assert recipe["train_examples"] == (index["split"] == "train").sum()
     for plot in ("resolution_profile.png", "class_balance.png"):
         assert (tmp_path / "data/08_reporting" / plot).stat().st_size > 0
+    records = sorted((tmp_path / "data/08_reporting/run_record.json").glob("*/run_record.json"))
+    assert len(records) == len(DATA_STAGES)  # one versioned record per run
+    record = json.loads(records[-1].read_text())
+    assert record["parameters"]["ingestion"]["seed"] == 42
+    assert record["packages"]["tensorflow"]
+    assert record["run"]["pipeline_names"] == ["hyperrule"]
 
 
 def test_image_folder_through_an_environment(conf: Path, tmp_path: Path, image_folder):

@@ -8,9 +8,9 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 from kedro.config import OmegaConfigLoader  # noqa: E402
 
-from bit_finetune.hooks import ParameterValidationHook  # noqa: E402
+from bit_finetune.hooks import ParameterValidationHook, RunRecordHook  # noqa: E402
 
-HOOKS = (ParameterValidationHook(),)
+HOOKS = (ParameterValidationHook(), RunRecordHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {
