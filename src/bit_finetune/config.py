@@ -117,6 +117,13 @@ class EvaluationParams:
     progress: bool = True
 
 
+@dataclass(frozen=True)
+class PredictionParams:
+    top_k: int = bounded(5, lo=1)
+    batch_size: int = bounded(64, lo=1)
+    progress: bool = True
+
+
 STAGES: dict[str, type] = {
     "ingestion": IngestionParams,
     "profiling": ProfilingParams,
@@ -125,6 +132,7 @@ STAGES: dict[str, type] = {
     "preprocessing": PreprocessingParams,
     "training": TrainingParams,
     "evaluation": EvaluationParams,
+    "prediction": PredictionParams,
 }
 
 

@@ -6,6 +6,9 @@ Two layouts are understood, chosen from the folder's top level:
 - ``root/<split>/<label>/<image>`` with split folders ``train``, ``validation`` (or
   ``val``/``valid``) and ``test``.
 
+With ``labelled: false`` (the ``prediction_images`` entry) any layout is accepted: every
+image under the folder, at any depth, is listed without a label or split.
+
 Hidden files and folders are skipped; files with other extensions are ignored and counted.
 """
 
@@ -35,6 +38,9 @@ SPLIT_FOLDERS = {
     "test": "test",
 }
 FLAT, SPLIT = "root/<label>/<image>", "root/<split>/<label>/<image>"
+ANY_DEPTH = "root/**/<image> (unlabelled)"
+UNLABELLED = ""
+"""The ``label_name`` of every image of an unlabelled folder."""
 LAYOUT_FIX = f"lay the images out as {FLAT} or {SPLIT} (split: train, validation, test)"
 
 
@@ -82,7 +88,7 @@ class ImageFolderSource(ImageSource):
             "path": self._path,
             "layout": self._layout,
             "images": len(self._images),
-            "classes": len({image.label_name for image in self._images}),
+            "classes": len({image.label_name for image in self._images} - {UNLABELLED}),
             "splits": sorted({image.split for image in self._images if image.split}),
         }
 
@@ -98,11 +104,18 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
           extensions: [jpg, png]            # optional; default jpg jpeg png bmp gif webp
           credentials: my_s3                # optional, from conf/local/credentials.yml
 
+        prediction_images:                  # new images to classify, in any sub-folders
+          type: bit_finetune.datasets.ImageFolderDataset
+          path: data/01_raw/predict
+          labelled: false
+
     Args:
         path: local folder or fsspec URL.
         extensions: file extensions to read (case-insensitive, with or without the dot).
         fs_args: extra arguments for the fsspec filesystem.
         credentials: storage options for the filesystem (keys, tokens).
+        labelled: true: images sit in class folders (see the module docstring); false:
+            every image at any depth, with label name ``""`` and no split.
         metadata: free-form metadata (kedro-viz).
     """
 
@@ -112,10 +125,14 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
         extensions: Iterable[str] | None = None,
         fs_args: dict[str, Any] | None = None,
         credentials: dict[str, Any] | None = None,
+        labelled: bool = True,
         metadata: dict[str, Any] | None = None,
     ) -> None:
         self._path = str(path)
-        self._extensions = _extensions(extensions)
+        self._labelled = labelled
+        # The catalog entry each mode serves, named in error messages.
+        self._key = "raw_images" if labelled else "prediction_images"
+        self._extensions = _extensions(extensions, self._key)
         options = {**(credentials or {}), **(fs_args or {})}
         self._fs, self._root = fsspec.core.url_to_fs(self._path, **options)
         self.metadata = metadata
@@ -123,19 +140,21 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
     def load(self) -> ImageSource:
         if not self._fs.isdir(self._root):
             problem = "is a file, not a folder" if self._fs.exists(self._root) else "does not exist"
-            raise ConfigError(f"raw_images.path: '{self._path}' {problem}; point it at a "
-                              f"folder of images laid out as {FLAT} or {SPLIT}")
+            layout = f" laid out as {FLAT} or {SPLIT}" if self._labelled else ""
+            raise ConfigError(f"{self._key}.path: '{self._path}' {problem}; point it at a "
+                              f"folder of images{layout}")
         images, layout = self._list()
         return ImageFolderSource(self._fs, self._root, self._path, images, layout)
 
     def save(self, data: None) -> None:
-        raise DatasetError("raw_images: an image folder is read-only; nothing is saved")
+        raise DatasetError(f"{self._key}: an image folder is read-only; nothing is saved")
 
     def _exists(self) -> bool:
         return self._fs.isdir(self._root)
 
     def _describe(self) -> dict[str, Any]:
-        return {"path": self._path, "extensions": list(self._extensions)}
+        return {"path": self._path, "extensions": list(self._extensions),
+                "labelled": self._labelled}
 
     def _list(self) -> tuple[list[_Image], str]:
         root = self._root.rstrip("/")
@@ -149,15 +168,18 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
         if ignored:
             kinds = ", ".join(f"{n} .{s}" if s else f"{n} without extension"
                               for s, n in sorted(ignored.items()))
-            logger.info("raw_images: ignored %d non-image file(s) in '%s' (%s)",
-                        sum(ignored.values()), self._path, kinds)
+            logger.info("%s: ignored %d non-image file(s) in '%s' (%s)",
+                        self._key, sum(ignored.values()), self._path, kinds)
         if not images:
             others = f" (only {sum(ignored.values())} other files)" if ignored else ""
+            fix = LAYOUT_FIX if self._labelled else "add images"
             raise ConfigError(
-                f"raw_images.path: folder '{self._path}' has no images with extensions "
-                f"{', '.join(self._extensions)}{others}; {LAYOUT_FIX}, or set "
-                f"raw_images.extensions"
+                f"{self._key}.path: folder '{self._path}' has no images with extensions "
+                f"{', '.join(self._extensions)}{others}; {fix}, or set "
+                f"{self._key}.extensions"
             )
+        if not self._labelled:
+            return [_Image(r, UNLABELLED, None) for r in images], ANY_DEPTH
         return _classify(images, self._path)
 
 
@@ -197,7 +219,7 @@ def _suffix(relative: str) -> str:
     return name.rsplit(".", 1)[-1].lower() if "." in name else ""
 
 
-def _extensions(extensions: Iterable[str] | None) -> tuple[str, ...]:
+def _extensions(extensions: Iterable[str] | None, key: str) -> tuple[str, ...]:
     if extensions is None:
         return DEFAULT_EXTENSIONS
     if isinstance(extensions, str):
@@ -205,7 +227,7 @@ def _extensions(extensions: Iterable[str] | None) -> tuple[str, ...]:
     cleaned = tuple(sorted({str(e).strip().lstrip(".").lower() for e in extensions} - {""}))
     if not cleaned:
         raise ConfigError(
-            "raw_images.extensions: no extensions given; list some (e.g. [jpg, png]) or "
+            f"{key}.extensions: no extensions given; list some (e.g. [jpg, png]) or "
             "remove the key to read " + ", ".join(DEFAULT_EXTENSIONS)
         )
     return cleaned

@@ -160,7 +160,9 @@ def test_worst_mistakes_without_mistakes_says_so(evaluated, shards):
 
 def test_pipeline_wiring():
     nodes = {node.name: node for node in create_pipeline().nodes}
-    assert set(nodes) == {"evaluate_classifier", "plot_confusion_matrix", "plot_worst_mistakes"}
+    assert set(nodes) == {
+        "evaluate_classifier", "plot_confusion_matrix", "plot_worst_mistakes", "write_report"
+    }
     evaluate = nodes["evaluate_classifier"]
     assert evaluate.inputs == [
         "classifier", "tfrecord_shards", "hyperrule", "label_map", "params:evaluation"
@@ -172,6 +174,10 @@ def test_pipeline_wiring():
         "predictions", "tfrecord_shards", "label_map", "params:evaluation"
     ]
     assert nodes["plot_worst_mistakes"].outputs == ["mistakes_plot"]
+    assert nodes["write_report"].inputs == [
+        "profile_summary", "rejected_images", "hyperrule", "training_history", "metrics"
+    ]
+    assert nodes["write_report"].outputs == ["run_report"]
     assert all(node.tags == {"evaluation"} for node in nodes.values())
 
 

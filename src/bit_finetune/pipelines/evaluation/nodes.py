@@ -1,4 +1,4 @@
-"""Nodes of the evaluation stage: metrics, predictions and report figures."""
+"""Nodes of the evaluation stage: metrics, predictions, report figures and the report."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from bit_finetune.bit import ARCHITECTURES
 from bit_finetune.config import stage_params
-from bit_finetune.evaluation import plots
+from bit_finetune.evaluation import plots, report
 from bit_finetune.evaluation.inference import SplitPredictions, predict_split, read_images
 from bit_finetune.evaluation.metrics import confusion_matrix, split_metrics
 from bit_finetune.training.strategy import choose_strategy
@@ -126,6 +126,17 @@ def plot_worst_mistakes(
             f"({len(wrong) / len(test):.1%} of {len(test):,} examples)"
         )
     return plots.mistakes_figure(worst, images, title)
+
+
+def write_report(
+    profile_summary: dict[str, Any],
+    rejected_images: pd.DataFrame,
+    hyperrule: dict[str, Any],
+    training_history: pd.DataFrame,
+    metrics: dict[str, Any],
+) -> str:
+    """The run report (Markdown): data, HyperRule, training, scores and links to the plots."""
+    return report.render(profile_summary, rejected_images, hyperrule, training_history, metrics)
 
 
 def _model_info(model: keras.Model, hyperrule: dict[str, Any]) -> dict[str, Any]:

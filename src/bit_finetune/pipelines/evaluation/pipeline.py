@@ -6,6 +6,7 @@ from bit_finetune.pipelines.evaluation.nodes import (
     evaluate_classifier,
     plot_confusion_matrix,
     plot_worst_mistakes,
+    write_report,
 )
 
 
@@ -37,6 +38,19 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["predictions", "tfrecord_shards", "label_map", "params:evaluation"],
                 outputs="mistakes_plot",
                 name="plot_worst_mistakes",
+                tags=["evaluation"],
+            ),
+            Node(
+                write_report,
+                inputs=[
+                    "profile_summary",
+                    "rejected_images",
+                    "hyperrule",
+                    "training_history",
+                    "metrics",
+                ],
+                outputs="run_report",
+                name="write_report",
                 tags=["evaluation"],
             ),
         ]
