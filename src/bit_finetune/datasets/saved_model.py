@@ -1,0 +1,93 @@
+"""Kedro dataset for a TensorFlow SavedModel directory, saved atomically."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+from kedro.io import AbstractDataset
+from kedro_datasets._typing import JSONPreview
+
+
+class SavedModelDataset(AbstractDataset[Any, Any]):
+    """Saves a ``tf.Module`` with ``tf.saved_model.save``; loads with ``tf.saved_model.load``.
+
+    A module with a ``serving_signatures()`` method (see
+    :class:`bit_finetune.training.export.ServingModule`) is saved with those signatures.
+    The SavedModel is written to a temporary sibling folder and renamed into place, so
+    ``path`` only ever holds a complete model; ``exists()`` checks for its
+    ``saved_model.pb``.
+
+    Args:
+        path: the SavedModel folder (local file system).
+        metadata: free-form metadata (e.g. for kedro-viz); ignored by the dataset.
+    """
+
+    def __init__(self, path: str, metadata: dict[str, Any] | None = None):
+        self._path = Path(path)
+        self.metadata = metadata
+
+    def load(self) -> Any:
+        import tensorflow as tf
+
+        if not self._exists():
+            raise FileNotFoundError(
+                f"serving_model: no SavedModel at '{self._path}' (saved_model.pb missing); "
+                "create it with `kedro run --nodes training.export_serving_model`"
+            )
+        return tf.saved_model.load(str(self._path))
+
+    def save(self, data: Any) -> None:
+        import tensorflow as tf
+
+        signatures = data.serving_signatures() if hasattr(data, "serving_signatures") else None
+        parent, name = self._path.parent, self._path.name
+        parent.mkdir(parents=True, exist_ok=True)
+        token = uuid.uuid4().hex[:12]
+        staging, retired = parent / f".{name}.partial-{token}", parent / f".{name}.old-{token}"
+        try:
+            tf.saved_model.save(data, str(staging), signatures=signatures)
+            if self._path.exists():
+                self._path.rename(retired)
+            staging.rename(self._path)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            if retired.exists() and not self._path.exists():
+                retired.rename(self._path)
+            raise
+        shutil.rmtree(retired, ignore_errors=True)
+
+    def _exists(self) -> bool:
+        return (self._path / "saved_model.pb").is_file()
+
+    def _describe(self) -> dict[str, Any]:
+        return {"path": str(self._path)}
+
+    def preview(self) -> JSONPreview:
+        """Each serving signature's inputs and outputs (dtype and shape) and the size on
+        disk, read from ``saved_model.pb`` without loading the model."""
+        from tensorflow.core.protobuf import saved_model_pb2
+
+        saved = saved_model_pb2.SavedModel.FromString((self._path / "saved_model.pb").read_bytes())
+        signatures = {
+            name: {
+                "inputs": {key: _tensor(info) for key, info in signature.inputs.items()},
+                "outputs": {key: _tensor(info) for key, info in signature.outputs.items()},
+            }
+            for graph in saved.meta_graphs
+            for name, signature in sorted(graph.signature_def.items())
+            if not name.startswith("__")
+        }
+        size = sum(f.stat().st_size for f in self._path.rglob("*") if f.is_file())
+        return JSONPreview(json.dumps({"signatures": signatures, "bytes": size}))
+
+
+def _tensor(info: Any) -> str:
+    """``uint8 [?, ?, ?, 3]`` for a signature's ``TensorInfo``."""
+    from tensorflow import as_dtype
+
+    dims = ", ".join("?" if d.size < 0 else str(d.size) for d in info.tensor_shape.dim)
+    return f"{as_dtype(info.dtype).name} [{dims}]"

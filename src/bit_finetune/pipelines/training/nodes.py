@@ -1,0 +1,72 @@
+"""Nodes of the training stage: thin calls into :mod:`bit_finetune.training`."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+from matplotlib.figure import Figure
+
+# Importing the model package registers its layers, which loading a `.keras` needs.
+from bit_finetune import bit
+from bit_finetune.config import stage_params
+from bit_finetune.training.export import ServingModule, serving_module
+from bit_finetune.training.inputs import TrainData
+from bit_finetune.training.loop import train
+
+logger = logging.getLogger(__name__)
+
+
+def train_classifier(
+    tfrecord_shards: Any,
+    hyperrule: dict[str, Any],
+    params: dict[str, Any],
+    training_workspace: Path,
+) -> tuple[keras.Model, pd.DataFrame]:
+    """Fine-tune a BiT classifier on the train shards following the HyperRule.
+
+    Resumes from the checkpoints in the workspace; returns the model and the history
+    (step, loss, learning_rate, accuracy, images_per_second).
+    """
+    settings = stage_params("training", params)
+    model, classes = settings.model, int(hyperrule["num_classes"])
+    result = train(
+        lambda: bit.build_classifier(model.architecture, classes, model.weights),
+        TrainData.from_shards(tfrecord_shards, "train"),
+        hyperrule,
+        settings,
+        training_workspace,
+    )
+    if not result.history.empty:
+        last = result.history.iloc[-1]
+        logger.info(
+            "Training ended at step %d: loss %.4f, train accuracy %.3f",
+            result.final_step,
+            last["loss"],
+            last["accuracy"],
+        )
+    return result.model, result.history
+
+
+def export_serving_model(
+    classifier: keras.Model, hyperrule: dict[str, Any], label_map: dict[str, Any]
+) -> ServingModule:
+    """Wrap the classifier with resizing to the crop size and its label names."""
+    return serving_module(classifier, int(hyperrule["crop_size"]), label_map["names"])
+
+
+def plot_training_curves(training_history: pd.DataFrame) -> Figure:
+    """Loss, train accuracy and learning rate against the step."""
+    figure = Figure(figsize=(12, 3.6), layout="constrained")
+    panels = (("loss", "loss"), ("accuracy", "train accuracy"), ("learning_rate", "learning rate"))
+    for axes, (column, title) in zip(figure.subplots(1, 3), panels):
+        axes.plot(training_history["step"], training_history[column], marker=".", lw=1.2)
+        axes.set_title(title)
+        axes.set_xlabel("step")
+        axes.grid(alpha=0.3)
+    if len(training_history):
+        figure.suptitle(f"Training history to step {int(training_history['step'].max())}")
+    return figure

@@ -1,0 +1,37 @@
+"""Wiring of the training stage."""
+
+from kedro.pipeline import Node, Pipeline
+
+from bit_finetune.pipelines.training.nodes import (
+    export_serving_model,
+    plot_training_curves,
+    train_classifier,
+)
+
+
+def create_pipeline(**kwargs) -> Pipeline:
+    return Pipeline(
+        [
+            Node(
+                train_classifier,
+                inputs=["tfrecord_shards", "hyperrule", "params:training", "training_workspace"],
+                outputs=["classifier", "training_history"],
+                name="train_classifier",
+                tags=["training"],
+            ),
+            Node(
+                export_serving_model,
+                inputs=["classifier", "hyperrule", "label_map"],
+                outputs="serving_model",
+                name="export_serving_model",
+                tags=["training"],
+            ),
+            Node(
+                plot_training_curves,
+                inputs="training_history",
+                outputs="training_curves_plot",
+                name="plot_training_curves",
+                tags=["training"],
+            ),
+        ]
+    )

@@ -1,0 +1,1 @@
+"""Kedro-free training library: schedule, input pipeline, strategy, loop and export."""

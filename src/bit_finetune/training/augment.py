@@ -1,0 +1,96 @@
+"""Train/eval preprocessing of parsed shard examples, and batch-level MixUp.
+
+Randomness is stateless: every example and every batch is paired with its own seed
+(a ``[2]`` integer tensor, see :func:`seed_stream`), so augmentation is truly random
+across examples yet reproducible for a given run seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import tensorflow as tf
+
+Example = dict[str, tf.Tensor]
+
+
+def seed_stream(seed: int) -> tf.data.Dataset:
+    """An endless dataset of stateless-op seeds (``int64 [2]``) derived from ``seed``."""
+    return tf.data.Dataset.random(seed=seed).batch(2)
+
+
+def to_unit_float(image: tf.Tensor) -> tf.Tensor:
+    """uint8 pixels (or floats on the 0..255 scale) -> float32 in [0, 1]."""
+    return tf.cast(image, tf.float32) / 255.0
+
+
+def resize_to(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Square bilinear resize, aspect ignored as in BiT; float32 on the input's scale."""
+    return tf.image.resize(image, [size, size])
+
+
+def train_transform(
+    crop_size: int, num_classes: int, *, random_crop: bool, random_flip: bool
+) -> Callable[[Example, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """``(example, seed) -> (image float32 [crop, crop, 3] in [0, 1], one-hot label)``.
+
+    The example's image is uint8 ``[S, S, 3]`` at the HyperRule resize size. With
+    ``random_crop`` a random ``crop_size`` square is cut, otherwise the image is resized
+    to ``crop_size``; with ``random_flip`` each image is mirrored left-right with
+    probability 1/2.
+    """
+
+    def transform(example: Example, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+        image = example["image"]
+        if random_crop:
+            image = tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=crop_seed)
+        else:
+            image = resize_to(image, crop_size)
+        if random_flip:
+            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+        label = tf.one_hot(example["label"], num_classes, dtype=tf.float32)
+        return to_unit_float(image), label
+
+    return transform
+
+
+def eval_transform(crop_size: int) -> Callable[[Example], tuple[tf.Tensor, tf.Tensor]]:
+    """``example -> (image float32 [crop, crop, 3] in [0, 1], int label)``: resize only."""
+
+    def transform(example: Example) -> tuple[tf.Tensor, tf.Tensor]:
+        return to_unit_float(resize_to(example["image"], crop_size)), example["label"]
+
+    return transform
+
+
+def mix(images: tf.Tensor, labels: tf.Tensor, lam: Any) -> tuple[tf.Tensor, tf.Tensor]:
+    """Blend each item with the batch reversed along axis 0 (item 0 with item B-1)."""
+    lam = tf.cast(lam, images.dtype)
+    mixed_images = lam * images + (1.0 - lam) * tf.reverse(images, axis=[0])
+    lam = tf.cast(lam, labels.dtype)
+    mixed_labels = lam * labels + (1.0 - lam) * tf.reverse(labels, axis=[0])
+    return mixed_images, mixed_labels
+
+
+def mixup_lambda(alpha: float, seed: tf.Tensor) -> tf.Tensor:
+    """One draw from Beta(alpha, alpha), stateless in ``seed``."""
+    import tensorflow_probability as tfp  # heavy import, only when MixUp is on
+
+    return tfp.distributions.Beta(
+        tf.constant(alpha, tf.float32), tf.constant(alpha, tf.float32)
+    ).sample(seed=tf.cast(seed, tf.int32))  # tfp wants int32 stateless seeds
+
+
+def mixup(
+    alpha: float,
+) -> Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """``(images, one_hot_labels, seed) -> mixed batch``; identity when ``alpha == 0``."""
+
+    def apply(images: tf.Tensor, labels: tf.Tensor, seed: tf.Tensor):
+        if alpha == 0:
+            return images, labels
+        return mix(images, labels, mixup_lambda(alpha, seed))
+
+    return apply

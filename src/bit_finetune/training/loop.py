@@ -1,0 +1,300 @@
+"""The custom distributed training loop.
+
+Keras 3 ``model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585),
+so training runs its own loop: ``strategy.run`` of a step function over a dataset from
+``distribute_datasets_from_function``, SGD with momentum 0.9 on the HyperRule schedule,
+checkpoints to resume after a crash, TensorBoard scalars and a tqdm bar on the chief.
+
+Every worker of a cluster takes part in saving checkpoints (saving is collective), but
+only the chief writes into the workspace; the others write to a private temporary folder
+that is deleted afterwards. All workers restore from the workspace, so in a multi-machine
+cluster it must live on a file system every worker can read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import keras
+import pandas as pd
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+from bit_finetune.config import ConfigError, TrainingParams
+from bit_finetune.training import checkpoints as ckpt
+from bit_finetune.training import summaries
+from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
+from bit_finetune.training.schedule import HyperRuleSchedule
+from bit_finetune.training.strategy import (
+    accelerator,
+    choose_strategy,
+    dtype_policy,
+    is_chief,
+    precision_policy,
+    use_xla,
+)
+
+logger = logging.getLogger(__name__)
+
+MOMENTUM = 0.9
+CHECKPOINTS_TO_KEEP = 3
+GRID_SIDE = 4  # the MixUp sample summary shows up to GRID_SIDE x GRID_SIDE images
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """The trained model, its history, and where this run started and stopped."""
+
+    model: keras.Model
+    history: pd.DataFrame
+    start_step: int
+    final_step: int
+
+
+def train(
+    build_model: Callable[[], keras.Model],
+    data: TrainData,
+    recipe: Mapping[str, Any],
+    params: TrainingParams,
+    workspace: Path,
+    strategy: tf.distribute.Strategy | None = None,
+) -> TrainingResult:
+    """Train ``build_model()`` on ``data`` following the HyperRule ``recipe``.
+
+    Resumes from the latest checkpoint in ``<workspace>/checkpoints`` and always stops at
+    ``recipe["total_steps"]``; a workspace already at that step is restored, not retrained.
+    Checkpoints made with another recipe raise
+    :class:`~bit_finetune.training.checkpoints.RecipeChangedError` rather than being
+    resumed or silently discarded.
+    """
+    return Trainer(build_model, data, recipe, params, Path(workspace), strategy).run()
+
+
+def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
+    """Tile up to ``side * side`` images ``[B, H, W, C]`` into one ``[side*H, side*W, C]``."""
+    images = tf.convert_to_tensor(images)[: side * side]
+    count, height, width, channels = images.shape
+    blank = tf.zeros([side * side - count, height, width, channels], images.dtype)
+    rows = tf.reshape(tf.concat([images, blank], 0), [side, side, height, width, channels])
+    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3, 4]), [side * height, side * width, channels])
+
+
+class Trainer:
+    """One training run: model, optimizer and step counter under a strategy."""
+
+    def __init__(
+        self,
+        build_model: Callable[[], keras.Model],
+        data: TrainData,
+        recipe: Mapping[str, Any],
+        params: TrainingParams,
+        workspace: Path,
+        strategy: tf.distribute.Strategy | None = None,
+    ) -> None:
+        if data.examples < 1:
+            raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
+        self.data, self.recipe, self.params, self.workspace = data, recipe, params, workspace
+        self.strategy = strategy or choose_strategy(params.strategy)
+        device = accelerator(self.strategy)
+        self.policy = precision_policy(params.mixed_precision, device)
+        self.jit = use_xla(params.xla, device)
+        self.chief = is_chief()
+        self.global_batch = self._global_batch()
+        self.total_steps = int(recipe["total_steps"])
+        self.schedule = HyperRuleSchedule.from_recipe(recipe)
+        logger.info(
+            "Training on %s: %d replica(s), global batch %d, %s, XLA %s, %d steps",
+            device,
+            self.strategy.num_replicas_in_sync,
+            self.global_batch,
+            self.policy,
+            "on" if self.jit else "off",
+            self.total_steps,
+        )
+        keras.utils.set_random_seed(params.seed)
+        with self.strategy.scope(), dtype_policy(self.policy):
+            self.model = build_model()
+            optimizer = keras.optimizers.SGD(learning_rate=self.schedule, momentum=MOMENTUM)
+            if self.policy == "mixed_float16":
+                optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+            optimizer.build(self.model.trainable_variables)
+            self.optimizer = optimizer
+            self.step = tf.Variable(
+                0,
+                dtype=tf.int64,
+                trainable=False,
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+
+    def _global_batch(self) -> int:
+        batch, replicas = int(self.recipe["batch_size"]), self.strategy.num_replicas_in_sync
+        if batch % replicas:
+            raise ConfigError(
+                f"hyperrule.batch_size: {batch} does not split evenly over {replicas} "
+                f"replicas; set hyperrule.batch_size to a multiple of {replicas}"
+            )
+        return batch
+
+    def run(self) -> TrainingResult:
+        """Restore the latest checkpoint, train up to ``total_steps``, save, return."""
+        record = ckpt.recipe_record(self.recipe, self.params)
+        latest = tf.train.latest_checkpoint(str(self.workspace / "checkpoints"))
+        ckpt.check_recipe(self.workspace, record, has_checkpoint=latest is not None)
+        if self.chief:
+            ckpt.write_recipe(self.workspace, record)
+        write_dir = self.workspace if self.chief else Path(tempfile.mkdtemp(prefix="bit-worker-"))
+        checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        manager = tf.train.CheckpointManager(
+            checkpoint, str(write_dir / "checkpoints"), max_to_keep=CHECKPOINTS_TO_KEEP
+        )
+        if latest:
+            checkpoint.restore(latest).assert_existing_objects_matched()
+        start = int(self.step.numpy())
+        history = ckpt.read_history(self.workspace, start) if latest else ckpt.empty_history()
+        try:
+            if start >= self.total_steps:
+                logger.info(
+                    "Checkpoint %s is already at step %d of %d: restored, not retrained",
+                    latest,
+                    start,
+                    self.total_steps,
+                )
+            else:
+                if latest:
+                    logger.info("Resuming from %s at step %d", latest, start)
+                history = self._fit(start, history, manager, write_dir)
+        finally:
+            if not self.chief:
+                shutil.rmtree(write_dir, ignore_errors=True)
+        return TrainingResult(self.model, history, start, int(self.step.numpy()))
+
+    def _input_fn(self, start: int) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
+        def input_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
+            return train_dataset(
+                self.data,
+                self.recipe,
+                self.params.augment,
+                shuffle_buffer=self.params.shuffle_buffer,
+                seeds=pipeline_seeds(self.params.seed, start, context.input_pipeline_id),
+                context=context,
+            )
+
+        return input_fn
+
+    def _train_step(self, element_spec: Any) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor]]:
+        """A ``tf.function`` running one step on every replica; returns the global mean
+        loss and the number of correct predictions in the global batch."""
+        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+        variables = model.trainable_variables
+        loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        global_batch = self.global_batch
+
+        @tf.function(jit_compile=self.jit)
+        def gradients(images: tf.Tensor, labels: tf.Tensor):
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(images, training=True), tf.float32)
+                per_example = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
+                objective = optimizer.scale_loss(loss) if loss_scaled else loss
+            hits = tf.cast(tf.argmax(logits, -1) == tf.argmax(labels, -1), tf.float32)
+            return tape.gradient(objective, variables), loss, tf.reduce_sum(hits)
+
+        def replica_step(images: tf.Tensor, labels: tf.Tensor):
+            grads, loss, correct = gradients(images, labels)
+            optimizer.apply_gradients(zip(grads, variables))
+            return loss, correct
+
+        @tf.function(input_signature=[element_spec])
+        def train_step(batch):
+            loss, correct = strategy.run(replica_step, args=batch)
+            self.step.assign_add(1)
+            total = tf.distribute.ReduceOp.SUM
+            return strategy.reduce(total, loss, None), strategy.reduce(total, correct, None)
+
+        return train_step
+
+    def _fit(
+        self,
+        start: int,
+        history: pd.DataFrame,
+        manager: tf.train.CheckpointManager,
+        write_dir: Path,
+    ) -> pd.DataFrame:
+        """Train from ``start`` to ``total_steps``; return the history extended by it."""
+        params, total_steps = self.params, self.total_steps
+        batches = self.strategy.distribute_datasets_from_function(self._input_fn(start))
+        train_step = self._train_step(batches.element_spec)
+        writer = (
+            tf.summary.create_file_writer(str(write_dir / "tensorboard"))
+            if self.chief
+            else tf.summary.create_noop_writer()
+        )
+        rows = history.to_dict("records")
+        window: list[tuple[tf.Tensor, tf.Tensor]] = []
+        clock = time.perf_counter()
+        iterator = iter(batches)
+        progress = tqdm(
+            total=total_steps,
+            initial=start,
+            desc="train",
+            unit="step",
+            disable=not (self.chief and params.progress),
+        )
+        with writer.as_default(), progress:
+            for done in range(start + 1, total_steps + 1):
+                batch = next(iterator)
+                if done == start + 1:
+                    first = self.strategy.experimental_local_results(batch[0])[0]
+                    summaries.image("mixup_sample", image_grid(first), step=done)
+                window.append(train_step(batch))
+                progress.update(1)
+                if done % params.log_every == 0 or done == total_steps:
+                    row = self._log_row(window, done, time.perf_counter() - clock)
+                    rows.append(row)
+                    for name in ckpt.HISTORY_COLUMNS[1:]:
+                        summaries.scalar(name, row[name], step=done)
+                    progress.set_postfix(
+                        loss=f"{row['loss']:.4f}",
+                        lr=f"{row['learning_rate']:.3g}",
+                        img_s=f"{row['images_per_second']:.0f}",
+                    )
+                    window, clock = [], time.perf_counter()
+                if done % params.checkpoint_every == 0 or done == total_steps:
+                    paused = time.perf_counter()
+                    if self.chief:  # history first: it then always reaches the checkpoint
+                        ckpt.write_history(
+                            write_dir, pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS)
+                        )
+                    manager.save(checkpoint_number=done)
+                    clock += time.perf_counter() - paused  # throughput excludes saving
+        writer.flush()
+        logger.info(
+            "Trained steps %d-%d; final checkpoint in %s",
+            start + 1,
+            total_steps,
+            manager.directory,
+        )
+        return pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS).astype({"step": "int64"})
+
+    def _log_row(
+        self, window: list[tuple[tf.Tensor, tf.Tensor]], done: int, seconds: float
+    ) -> dict[str, float]:
+        """Mean loss and accuracy over the steps since the last log, LR and throughput."""
+        losses = [float(loss) for loss, _ in window]
+        correct = math.fsum(float(hits) for _, hits in window)
+        images = self.global_batch * len(window)
+        return {
+            "step": done,
+            "loss": math.fsum(losses) / len(losses),
+            "learning_rate": float(self.schedule(done - 1)),
+            "accuracy": correct / images,
+            "images_per_second": images / max(seconds, 1e-9),
+        }

@@ -1,0 +1,133 @@
+"""Training nodes with real shards and a small BiT: train, save, export, plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from kedro_datasets.tensorflow import TensorFlowModelDataset
+from matplotlib.figure import Figure
+
+from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
+from bit_finetune.datasets.tfrecord_shards import ShardPayload, TFRecordShardsDataset, make_example
+from bit_finetune.pipelines.training import create_pipeline
+from bit_finetune.pipelines.training.nodes import (
+    export_serving_model,
+    plot_training_curves,
+    train_classifier,
+)
+from bit_finetune.training.checkpoints import HISTORY_COLUMNS
+
+NAMES = ["red", "green", "blue"]
+SIZE, CROP = 40, 32
+
+
+def colour_image(label: int, rng: np.random.Generator) -> bytes:
+    pixels = rng.integers(0, 80, (SIZE, SIZE, 3))
+    pixels[..., label] += 150
+    return tf.io.encode_png(pixels.astype("uint8")).numpy()
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    records = {
+        split: [
+            make_example(colour_image(i % 3, rng), "png", i % 3, f"{split}-{i}", 64, 64)
+            for i in range(count)
+        ]
+        for split, count in {"train": 48, "test": 9}.items()
+    }
+    dataset = TFRecordShardsDataset(str(tmp_path_factory.mktemp("shards") / "set"))
+    dataset.save(
+        ShardPayload(
+            splits=records,
+            expected={k: len(v) for k, v in records.items()},
+            metadata={"label_names": NAMES, "image_size": SIZE},
+            examples_per_shard=8,
+        )
+    )
+    return dataset.load()
+
+
+HYPERRULE = {
+    "resize_size": SIZE,
+    "crop_size": CROP,
+    "batch_size": 8,
+    "learning_rate": 0.05,
+    "warmup_steps": 1,
+    "lr_boundaries": [4, 5, 5],
+    "total_steps": 6,
+    "mixup_alpha": 0.1,
+    "num_classes": 3,
+    "train_examples": 48,
+    "median_area": 4096.0,
+    "batch_policy": "official",
+    "schedule_bucket": "small",
+    "reasons": {},
+    "overrides": {},
+}
+PARAMS = {
+    "model": {"architecture": "R14x0.25", "weights": "random"},
+    "strategy": "default",
+    "log_every": 3,
+    "checkpoint_every": 3,
+    "progress": False,
+}
+
+
+@pytest.fixture(scope="module")
+def trained(shards, tmp_path_factory):
+    workspace = WorkspaceDataset(str(tmp_path_factory.mktemp("ws") / "training")).load()
+    model, history = train_classifier(shards, HYPERRULE, PARAMS, workspace)
+    return model, history, workspace
+
+
+def test_train_classifier_returns_the_model_and_history(trained):
+    model, history, workspace = trained
+    assert model.output_shape == (None, 3)
+    assert list(history.columns) == HISTORY_COLUMNS
+    assert history["step"].tolist() == [3, 6]
+    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith("ckpt-6")
+    head = model.get_layer("head").get_weights()[0]
+    assert np.abs(head).sum() > 0  # the zero-initialised head has been trained
+
+
+def test_saved_classifier_exports_a_serving_model(trained, tmp_path):
+    model, _, _ = trained
+    store = TensorFlowModelDataset(filepath=str(tmp_path / "classifier.keras"))
+    store.save(model)
+    classifier = store.load()
+    module = export_serving_model(classifier, HYPERRULE, {"names": NAMES})
+    serving = SavedModelDataset(str(tmp_path / "serving"))
+    serving.save(module)
+    pixels = np.random.default_rng(1).integers(0, 256, (2, 50, 70, 3)).astype("uint8")
+    out = serving.load().signatures["serve"](images=tf.constant(pixels))
+    expected = tf.nn.softmax(model(tf.image.resize(pixels / 255.0, [CROP, CROP]))).numpy()
+    np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
+    assert {n.decode() for n in out["label_name"].numpy()} <= set(NAMES)
+
+
+def test_plot_training_curves(trained):
+    _, history, _ = trained
+    figure = plot_training_curves(history)
+    assert isinstance(figure, Figure)
+    titles = [axes.get_title() for axes in figure.axes]
+    assert titles == ["loss", "train accuracy", "learning rate"]
+    np.testing.assert_allclose(figure.axes[2].lines[0].get_ydata(), history["learning_rate"])
+
+
+def test_pipeline_wiring():
+    nodes = {node.name: node for node in create_pipeline().nodes}
+    assert set(nodes) == {"train_classifier", "export_serving_model", "plot_training_curves"}
+    assert nodes["train_classifier"].inputs == [
+        "tfrecord_shards",
+        "hyperrule",
+        "params:training",
+        "training_workspace",
+    ]
+    assert nodes["train_classifier"].outputs == ["classifier", "training_history"]
+    assert nodes["export_serving_model"].inputs == ["classifier", "hyperrule", "label_map"]
+    assert nodes["export_serving_model"].outputs == ["serving_model"]
+    assert nodes["plot_training_curves"].outputs == ["training_curves_plot"]
+    assert all(node.tags == {"training"} for node in nodes.values())

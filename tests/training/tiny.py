@@ -1,0 +1,89 @@
+"""Tiny models, in-memory data and recipes that make training tests take seconds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from bit_finetune.config import TrainingParams, stage_params
+from bit_finetune.training.inputs import TrainData
+
+CLASSES = 3
+SIZE = 12  # stored (resize) side
+CROP = 8
+
+
+def tiny_model(classes: int = CLASSES) -> keras.Model:
+    """Conv + GroupNorm + pooled dense head: the shape of a BiT classifier, in miniature."""
+    images = keras.Input((None, None, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=False)(images)
+    x = keras.layers.GroupNormalization(groups=4)(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(images, keras.layers.Dense(classes, name="head")(x))
+
+
+def tiny_arrays(examples: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy uint8 images whose dominant colour channel is their class, and int64 labels."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, examples).astype("int64")
+    images = rng.integers(0, 100, (examples, SIZE, SIZE, 3))
+    images[np.arange(examples), :, :, labels] += 120
+    return images.astype("uint8"), labels
+
+
+def tiny_data(examples: int = 96, seed: int = 0, delay: float = 0.0) -> TrainData:
+    """In-memory training data; ``delay`` seconds of sleep per example slow a run down."""
+    images, labels = tiny_arrays(examples, seed)
+    ids = np.array([f"x{i}" for i in range(examples)])
+
+    def read(files: list[str] | None) -> tf.data.Dataset:
+        ds = tf.data.Dataset.from_tensor_slices({"image": images, "label": labels, "id": ids})
+        if delay:
+            ds = ds.map(lambda e: {**e, "image": _sleep(e["image"], delay)})
+        return ds
+
+    return TrainData(read=read, examples=examples)
+
+
+def _sleep(image: tf.Tensor, delay: float) -> tf.Tensor:
+    def wait(x: np.ndarray) -> np.ndarray:
+        import time
+
+        time.sleep(delay)
+        return x
+
+    return tf.ensure_shape(tf.numpy_function(wait, [image], tf.uint8), image.shape)
+
+
+def tiny_recipe(**values: Any) -> dict[str, Any]:
+    """A HyperRule artefact for the tiny data (override any value)."""
+    recipe = {
+        "resize_size": SIZE,
+        "crop_size": CROP,
+        "batch_size": 16,
+        "learning_rate": 0.1,
+        "warmup_steps": 2,
+        "lr_boundaries": [6, 8, 9],
+        "total_steps": 10,
+        "mixup_alpha": 0.0,
+        "num_classes": CLASSES,
+        "train_examples": 96,
+        "median_area": 144.0,
+        "batch_policy": "official",
+        "schedule_bucket": "small",
+        "reasons": {},
+        "overrides": {},
+    }
+    recipe.update(values)
+    return recipe
+
+
+def tiny_params(**values: Any) -> TrainingParams:
+    """Training parameters for tests: no progress bar, frequent logs and checkpoints."""
+    raw = {"progress": False, "log_every": 2, "checkpoint_every": 4, "strategy": "default"}
+    raw.update(values)
+    return stage_params("training", raw)
