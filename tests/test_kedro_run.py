@@ -1,12 +1,9 @@
-"""The data stages run through a real KedroSession and the real CLI."""
+"""The data stages run through a real KedroSession and the real CLI, selected by stage,
+namespace and node name (``<stage>.<node>``)."""
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -14,17 +11,11 @@ import pytest
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
+from tiny_project import copy_project, kedro
 
-ROOT = Path(__file__).resolve().parents[1]
+from bit_finetune.pipeline_registry import STAGES, register_pipelines
+
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule"]
-
-
-def copy_project(target: Path) -> Path:
-    """The project's pyproject and conf in ``target``; artefacts land in target/data."""
-    shutil.copytree(ROOT / "conf", target / "conf")
-    shutil.copy(ROOT / "pyproject.toml", target)
-    (target / "src").mkdir()  # the package itself is installed
-    return target / "conf"
 
 
 @pytest.fixture
@@ -50,7 +41,9 @@ def test_data_stages_on_embedded_default(conf: Path, tmp_path: Path):
     assert profile["decodable"].all()
     assert set(zip(profile["width"], profile["height"])) == {(8, 8)}
     recipe = json.loads((tmp_path / "data/05_model_input/hyperrule.json").read_text())
-    assert (recipe["resize_size"], recipe["crop_size"]) == (160, 128)
+    rule = {key: recipe["overrides"].get(key, {"rule_value": recipe[key]})["rule_value"]
+            for key in ("resize_size", "crop_size")}
+    assert (rule["resize_size"], rule["crop_size"]) == (160, 128)  # the rule for 8x8 images
     assert recipe["train_examples"] == (index["split"] == "train").sum()
     for plot in ("resolution_profile.png", "class_balance.png"):
         assert (tmp_path / "data/08_reporting" / plot).stat().st_size > 0
@@ -72,25 +65,62 @@ def test_image_folder_through_an_environment(conf: Path, tmp_path: Path, image_f
         )
     )
     run(conf, env="myfolder", pipeline_names=["ingestion"])
-    run(conf, env="myfolder", from_nodes=["profile_images"], to_nodes=["derive_hyperrule"])
+    run(conf, env="myfolder", from_nodes=["profiling.profile_images"],
+        to_nodes=["hyperrule.derive_hyperrule"])
     filtered = pd.read_parquet(tmp_path / "data/03_primary/filtered_index.parquet")
     assert len(filtered) == 24
     assert set(filtered["label_name"]) == {"cat", "dog"}
     assert (tmp_path / "data/05_model_input/hyperrule.json").exists()
 
 
-def _cli(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=300,
-    )
+def test_nodes_are_named_after_their_stage_and_datasets_are_not():
+    pipelines = register_pipelines()
+    for stage in STAGES:
+        for node in pipelines[stage].nodes:
+            assert node.namespace == stage
+            assert node.name == f"{stage}.{node.name.split('.')[-1]}"
+            assert stage in node.tags
+    everything = pipelines["__default__"]
+    by_stage = {node.name for stage in STAGES for node in pipelines[stage].nodes}
+    assert {node.name for node in everything.nodes} == by_stage
+    assert not [name for name in everything.datasets() if "." in name]  # catalog names as is
+    with pytest.raises(ValueError, match=r"Did you mean: \['hyperrule\.derive_hyperrule'\]"):
+        everything.only_nodes("derive_hyperrule")
+
+
+def artefacts(data: Path) -> set[str]:
+    """The files the data stages have written so far (reports aside)."""
+    return {p.name for p in data.glob("0[2-5]_*/*") if p.is_file()}
+
+
+def test_runs_select_by_node_namespace_pipeline_and_start_node(conf: Path, tmp_path: Path):
+    data = tmp_path / "data"
+    run(conf, node_names=["ingestion.index_images"])  # kedro run --nodes ingestion.index_images
+    assert artefacts(data) == {"image_index.parquet", "label_map.json"}
+    indexed = (data / "02_intermediate/image_index.parquet").stat().st_mtime_ns
+    run(conf, namespaces=["profiling"])  # kedro run --namespaces profiling
+    assert artefacts(data) == {"image_index.parquet", "label_map.json", "image_profile.parquet"}
+    run(conf, pipeline_names=["filtering"])  # kedro run --pipelines filtering
+    assert {"filtered_index.parquet", "rejected_images.parquet"} <= artefacts(data)
+    assert "hyperrule.json" not in artefacts(data)
+    # kedro run --pipelines ingestion,profiling,filtering,hyperrule --from-nodes filtering...
+    run(conf, pipeline_names=DATA_STAGES, from_nodes=["filtering.filter_images"])
+    assert "hyperrule.json" in artefacts(data)
+    assert (data / "02_intermediate/image_index.parquet").stat().st_mtime_ns == indexed
+
+
+@pytest.mark.slow
+def test_cli_runs_a_stage_by_namespace(tmp_path: Path):
+    copy_project(tmp_path)
+    result = kedro(["run", "--namespaces", "ingestion"], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert artefacts(tmp_path / "data") == {"image_index.parquet", "label_map.json"}
 
 
 @pytest.mark.slow
 def test_cli_bad_parameter_fails_naming_the_key(tmp_path: Path):
     copy_project(tmp_path)
-    result = _cli(
+    result = kedro(
         ["run", "--pipelines", "ingestion", "--params", "ingestion.sed=3"], tmp_path
     )
     assert result.returncode != 0
@@ -106,7 +136,7 @@ def test_cli_missing_folder_fails_naming_the_key(tmp_path: Path):
         "raw_images:\n  type: bit_finetune.datasets.ImageFolderDataset\n"
         f"  path: {tmp_path / 'nowhere'}\n"
     )
-    result = _cli(["run", "--pipelines", "ingestion", "--env", "missing"], tmp_path)
+    result = kedro(["run", "--pipelines", "ingestion", "--env", "missing"], tmp_path)
     assert result.returncode != 0
     output = " ".join((result.stdout + result.stderr).split())
     assert "raw_images.path" in output

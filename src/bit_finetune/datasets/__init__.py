@@ -16,6 +16,7 @@ _WHERE = {
     "TFRecordShardsDataset": "tfrecord_shards",
     "SavedModelDataset": "saved_model",
     "WorkspaceDataset": "workspace",
+    "ParquetTableDataset": "parquet_table",
 }
 
 __all__ = sorted(_WHERE)

@@ -9,8 +9,10 @@ from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 from PIL import Image
 
+from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 
 URI_PREFIX = "digits:"
@@ -82,3 +84,7 @@ class DigitsDataset(AbstractDataset[None, ImageSource]):
 
     def _describe(self) -> dict[str, Any]:
         return {"source": "sklearn.datasets.load_digits"}
+
+    def preview(self, nrows: int = 10) -> TablePreview:
+        """The first ``nrows`` digits listed (id, uri, label_name, split)."""
+        return source_table(self.load(), nrows)

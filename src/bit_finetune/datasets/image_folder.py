@@ -9,12 +9,18 @@ Two layouts are understood, chosen from the folder's top level:
 With ``labelled: false`` (the ``prediction_images`` entry) any layout is accepted: every
 image under the folder, at any depth, is listed without a label or split.
 
-Hidden files and folders are skipped; files with other extensions are ignored and counted.
+Hidden files and folders are skipped; files with other extensions are ignored; both are
+counted in the log. File names that are not valid UTF-8 are listed with their odd bytes
+escaped (``\\xff``), so every artefact can store them. On local disk only regular files
+up to :data:`MAX_FILE_BYTES` are read: a FIFO, a device or a directory named like an
+image is reported as unreadable instead of blocking the run or filling the memory.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -23,8 +29,10 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from bit_finetune.config import ConfigError
+from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 
 logger = logging.getLogger(__name__)
@@ -41,6 +49,8 @@ FLAT, SPLIT = "root/<label>/<image>", "root/<split>/<label>/<image>"
 ANY_DEPTH = "root/**/<image> (unlabelled)"
 UNLABELLED = ""
 """The ``label_name`` of every image of an unlabelled folder."""
+MAX_FILE_BYTES = 1 << 30
+"""Local files larger than this (1 GiB) are reported as unreadable, never read."""
 LAYOUT_FIX = f"lay the images out as {FLAT} or {SPLIT} (split: train, validation, test)"
 
 
@@ -63,20 +73,29 @@ class ImageFolderSource(ImageSource):
         self._path = path
         self._images = images
         self._layout = layout
+        self._local = isinstance(fs, LocalFileSystem)
+        # Escaped uris of files whose names are not valid UTF-8 -> their real paths.
+        self._escaped = {
+            printable(uri): uri for uri in map(self._uri, (i.relative for i in images))
+            if printable(uri) != uri
+        }
 
     def _uri(self, relative: str) -> str:
         full = f"{self._root}/{relative}"
-        return full if isinstance(self._fs, LocalFileSystem) else self._fs.unstrip_protocol(full)
+        return full if self._local else self._fs.unstrip_protocol(full)
 
     def scan(self) -> Iterator[SourceItem]:
         for image in self._images:
-            yield SourceItem(image.relative, self._uri(image.relative), image.label_name,
-                             image.split)
+            yield SourceItem(printable(image.relative), printable(self._uri(image.relative)),
+                             printable(image.label_name), image.split)
 
     def read(self, uris: Iterable[str]) -> Iterator[ReadResult]:
         for uri in uris:
+            path = self._escaped.get(uri, uri)
             try:
-                data = self._fs.cat_file(uri)
+                if self._local:
+                    check_regular_file(path)
+                data = self._fs.cat_file(path)
             except Exception as exc:  # any filesystem's failure is reported, not raised
                 yield ReadResult(uri, None, f"{type(exc).__name__}: {exc}")
             else:
@@ -156,6 +175,10 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
         return {"path": self._path, "extensions": list(self._extensions),
                 "labelled": self._labelled}
 
+    def preview(self, nrows: int = 10) -> TablePreview:
+        """The first ``nrows`` images listed (id, uri, label_name, split), none decoded."""
+        return source_table(self.load(), nrows)
+
     def _list(self) -> tuple[list[_Image], str]:
         root = self._root.rstrip("/")
         relatives = sorted(
@@ -170,6 +193,9 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
                               for s, n in sorted(ignored.items()))
             logger.info("%s: ignored %d non-image file(s) in '%s' (%s)",
                         self._key, sum(ignored.values()), self._path, kinds)
+        if len(visible) < len(relatives):
+            logger.info("%s: skipped %d hidden file(s) in '%s' (names starting with '.')",
+                        self._key, len(relatives) - len(visible), self._path)
         if not images:
             others = f" (only {sum(ignored.values())} other files)" if ignored else ""
             fix = LAYOUT_FIX if self._labelled else "add images"
@@ -212,6 +238,34 @@ def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:
         for r, p in zip(relatives, parts)
     ]
     return images, layout
+
+
+def printable(name: str) -> str:
+    """``name`` with the bytes of a non-UTF-8 file name (decoded by Python as lone
+    surrogates) escaped as ``\\xNN``: valid UTF-8 text, which Parquet and JSON can store."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def check_regular_file(path: str) -> None:
+    """Raise unless ``path`` (after symlinks) is a regular file of at most
+    :data:`MAX_FILE_BYTES`: reading a FIFO would block forever, a device never end."""
+    info = os.stat(path)
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "special file")
+        raise OSError(f"not a regular file but a {kind}: {path}")
+    if info.st_size > MAX_FILE_BYTES:
+        raise OSError(
+            f"file too large ({info.st_size:,} bytes > the {MAX_FILE_BYTES:,} byte limit): {path}"
+        )
+
+
+_FILE_KINDS = (
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISFIFO, "FIFO"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISSOCK, "socket"),
+)
 
 
 def _suffix(relative: str) -> str:

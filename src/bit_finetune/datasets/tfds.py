@@ -17,8 +17,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 from kedro.io import AbstractDataset, DatasetError
+from kedro_datasets._typing import TablePreview
 
 from bit_finetune.config import ConfigError
+from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 
 logger = logging.getLogger(__name__)
@@ -203,6 +205,14 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
             "splits": self._splits,
             "download": self._download,
         }
+
+    def preview(self, nrows: int = 10) -> TablePreview:
+        """The first ``nrows`` examples listed (id, uri, label_name, split); never downloads."""
+        if not self._builder().is_prepared():
+            raise DatasetError(
+                f"raw_images: TFDS dataset '{self._name}' is not prepared yet; nothing to preview"
+            )
+        return source_table(self.load(), nrows)
 
     def _builder(self) -> tfds.core.DatasetBuilder:
         if self._data_dir and (epath.Path(self._data_dir) / "dataset_info.json").exists():

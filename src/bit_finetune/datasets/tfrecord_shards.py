@@ -300,7 +300,7 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
 
     def _complete_manifest(self) -> dict[str, Any]:
         where = os.path.join(self._path, MANIFEST)
-        fix = "write it again with `kedro run --nodes write_shards`"
+        fix = "write it again with `kedro run --nodes preprocessing.write_shards`"
         if not tf.io.gfile.exists(where):
             raise IncompleteShardSetError(
                 f"tfrecord_shards: {self._path} holds no complete shard set ({MANIFEST} "

@@ -1,0 +1,128 @@
+"""kedro-viz previews of the project's dataset types: small, JSON-ready, never expensive."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+from kedro.io import DatasetError
+
+from bit_finetune.datasets import (
+    DigitsDataset,
+    ImageFolderDataset,
+    ParquetTableDataset,
+    SavedModelDataset,
+    TFDSDataset,
+    WorkspaceDataset,
+)
+from tests.datasets.test_tfds import TinyShapes
+
+SOURCE_COLUMNS = ["id", "uri", "label_name", "split"]
+
+
+def strict_json(preview: object) -> object:
+    """What kedro-viz sends: fails on NaN, numpy values or pandas' NA."""
+    return json.loads(json.dumps(preview, allow_nan=False))
+
+
+def test_digits_preview_lists_the_first_examples():
+    preview = DigitsDataset().preview(nrows=3)
+    assert preview["columns"] == SOURCE_COLUMNS
+    assert preview["data"] == [
+        ["digits/0000", "digits:0000", "0", None],
+        ["digits/0001", "digits:0001", "1", None],
+        ["digits/0002", "digits:0002", "2", None],
+    ]
+    assert strict_json(preview) == preview
+
+
+def test_image_folder_preview_lists_images_without_decoding(tmp_path: Path, image_folder):
+    root = image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=3)
+    (root / "cat" / "broken.jpg").write_bytes(b"not an image")  # listed, never decoded
+    preview = ImageFolderDataset(path=str(root)).preview(nrows=10)
+    assert preview["columns"] == SOURCE_COLUMNS
+    assert len(preview["data"]) == 7
+    assert "cat/broken.jpg" in [row[0] for row in preview["data"]]
+    assert {row[2] for row in preview["data"]} == {"cat", "dog"}
+
+
+def test_tfds_preview_reads_a_prepared_dataset(tmp_path: Path):
+    TinyShapes(data_dir=str(tmp_path)).download_and_prepare()
+    preview = TFDSDataset(name="tiny_shapes", data_dir=str(tmp_path)).preview(nrows=2)
+    assert preview["columns"] == SOURCE_COLUMNS
+    assert [row[:2] + row[3:] for row in preview["data"]] == [
+        ["tiny_shapes/train/0", "tfds:tiny_shapes/train/0", "train"],
+        ["tiny_shapes/train/1", "tfds:tiny_shapes/train/1", "train"],
+    ]
+    assert {row[2] for row in preview["data"]} <= {"square", "circle"}
+
+
+def test_tfds_preview_never_downloads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("a preview must not download")
+
+    monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", no_download)
+    dataset = TFDSDataset(name="tiny_shapes", data_dir=str(tmp_path), download=True)
+    with pytest.raises(DatasetError, match="not prepared yet; nothing to preview"):
+        dataset.preview()
+
+
+def test_parquet_table_preview_survives_lists_and_missing_values(tmp_path: Path):
+    table = pd.DataFrame(
+        {
+            "id": ["a", "b", "c"],
+            "channels": pd.array([3, None, 1], dtype="Int64"),
+            "confidence": [0.5, np.nan, 1.0],
+            "top_labels": [np.array([2, 0]), np.array([1, 2]), np.array([0, 1])],
+        }
+    )
+    dataset = ParquetTableDataset(filepath=str(tmp_path / "table.parquet"))
+    dataset.save(table)
+    assert dataset.load()["top_labels"].map(list).tolist() == [[2, 0], [1, 2], [0, 1]]
+    preview = dataset.preview(nrows=2)
+    assert strict_json(preview) == {
+        "index": [0, 1],
+        "columns": ["id", "channels", "confidence", "top_labels"],
+        "data": [["a", 3, 0.5, [2, 0]], ["b", None, None, [1, 2]]],
+    }
+
+
+class Serving(tf.Module):
+    """A SavedModel with the serving model's signature shape: images in, labels out."""
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8)])
+    def serve(self, images):
+        batch = tf.shape(images)[0]
+        return {"label": tf.zeros([batch], tf.int64), "probabilities": tf.ones([batch, 2])}
+
+    def serving_signatures(self):
+        return {"serve": self.serve.get_concrete_function()}
+
+
+def test_saved_model_preview_reads_the_signatures(tmp_path: Path):
+    dataset = SavedModelDataset(path=str(tmp_path / "serving"))
+    dataset.save(Serving())
+    preview = json.loads(dataset.preview())
+    assert preview["signatures"] == {
+        "serve": {
+            "inputs": {"images": "uint8 [?, ?, ?, 3]"},
+            "outputs": {"label": "int64 [?]", "probabilities": "float32 [?, 2]"},
+        }
+    }
+    assert preview["bytes"] > 0
+
+
+def test_workspace_preview_sums_each_entry(tmp_path: Path):
+    for name, size in (("checkpoints/ckpt-1.index", 10), ("checkpoints/ckpt-1.data", 90),
+                       ("tensorboard/train/events", 5), ("history.csv", 7)):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x" * size)
+    preview = WorkspaceDataset(path=str(tmp_path)).preview()
+    assert preview["columns"] == ["entry", "files", "bytes"]
+    assert preview["data"] == [["checkpoints", 2, 100], ["history.csv", 1, 7],
+                               ["tensorboard", 1, 5]]
