@@ -9,6 +9,7 @@ wrong types, values out of range and values outside an allowed set raise
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from collections.abc import Mapping
@@ -71,6 +72,25 @@ class HyperRuleParams:
     batch_policy: Literal["official", "colab"] = "official"
     overrides: dict[str, Any] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        from bit_finetune.hyperrule import OVERRIDABLE
+
+        for key, spec in self.overrides.items():
+            name = f"hyperrule.overrides.{key}"
+            if key not in OVERRIDABLE:
+                raise ConfigError(f"{name}: not a HyperRule value; choose from {sorted(OVERRIDABLE)}")
+            if isinstance(spec, Mapping):
+                if set(spec) - {"value", "reason"} or "value" not in spec:
+                    raise ConfigError(f"{name}: give {{value: ..., reason: ...}} or just the value")
+                spec = spec["value"]
+            kind, lo = OVERRIDABLE[key]
+            items = spec if kind is list and isinstance(spec, (list, tuple)) else [spec]
+            number = int if kind is list else kind
+            if kind is list and not isinstance(spec, (list, tuple)):
+                raise ConfigError(f"{name}: expected a list of steps, got {spec!r}")
+            for item in items:
+                _value(number, item, name, {"lo": lo})
+
 
 @dataclass(frozen=True)
 class PreprocessingParams:
@@ -85,6 +105,15 @@ class PreprocessingParams:
 class ModelParams:
     architecture: str = "R50x1"
     weights: str = "random"
+
+    def __post_init__(self) -> None:
+        local = self.weights != "random" and "://" not in self.weights
+        if local and not os.path.exists(self.weights):
+            raise ConfigError(
+                f"training.model.weights: '{self.weights}' not found; point it at an "
+                "official BiT .npz file, a TF Hub handle or a SavedModel directory, or use "
+                "'random'"
+            )
 
 
 @dataclass(frozen=True)
@@ -213,5 +242,7 @@ def validate_all(parameters: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"{unknown[0]}: unknown parameter section; valid sections are {sorted(STAGES)}"
         )
-    for stage in STAGES:
-        stage_params(stage, parameters.get(stage))
+    parsed = {stage: stage_params(stage, parameters.get(stage)) for stage in STAGES}
+    from bit_finetune.bit.specs import get_architecture  # needs the model package
+
+    get_architecture(parsed["training"].model.architecture)  # raises naming the key

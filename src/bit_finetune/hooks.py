@@ -1,17 +1,25 @@
-"""Kedro hooks: validate parameters before any node runs, and record what produced a run."""
+"""Kedro hooks: validate parameters before anything else, save outputs atomically (and,
+on a cluster, only on the chief), and record what produced a run."""
 
 from __future__ import annotations
 
+import logging
 import platform
+import shutil
 import subprocess
+import tempfile
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
+from kedro.io import AbstractDataset, MemoryDataset
 
 from bit_finetune.config import validate_all
+from bit_finetune.datasets.atomic import make_saves_atomic
+
+logger = logging.getLogger(__name__)
 
 RECORDED_PACKAGES = (
     "bit_finetune",
@@ -29,17 +37,70 @@ RECORDED_PACKAGES = (
 
 
 class ParameterValidationHook:
-    """Fail fast, naming the key and the fix, when a parameter is unknown or invalid."""
+    """Fail fast, naming the key and the fix, when a parameter is unknown or invalid:
+    first of all, before any artefact (the run record included) is written."""
 
-    @hook_impl
+    @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         validate_all(catalog.load("parameters"))
 
 
-class RunRecordHook:
-    """Save ``run_record``: versions, parameters, seeds, the git commit and the command."""
+class CatalogOutputsHook:
+    """Where a run's outputs go. On the chief (any single-process run) every file is saved
+    atomically (see :mod:`bit_finetune.datasets.atomic`). The other workers of a
+    multi-worker cluster (``TF_CONFIG``) run the same nodes but write nowhere shared:
+    their outputs go to a private temporary folder, deleted when the run ends."""
+
+    def __init__(self) -> None:
+        self._private: Path | None = None
 
     @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        from bit_finetune.training.strategy import is_chief
+
+        names = sorted(name for name in pipeline.all_outputs() | {"run_record"} if name in catalog)
+        if is_chief():
+            for name in names:
+                make_saves_atomic(catalog[name])
+            return
+        self._private = Path(tempfile.mkdtemp(prefix="bit-worker-outputs-"))
+        for name in names:
+            catalog[name] = private_copy(name, catalog[name], self._private)
+        logger.info("Not the chief of the cluster: outputs go to %s, deleted after the run",
+                    self._private)
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._remove_private()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._remove_private()
+
+    def _remove_private(self) -> None:
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+            self._private = None
+
+
+def private_copy(name: str, dataset: Any, folder: Path) -> Any:
+    """``dataset`` as configured, but saving under ``folder``; a memory dataset when it
+    has no path to move."""
+    config = dataset._init_config()
+    keys = [key for key in ("filepath", "path") if key in config]
+    if not keys:
+        return MemoryDataset(copy_mode="assign")
+    for key in keys:
+        config[key] = str(folder / name / Path(str(config[key])).name)
+    version = getattr(dataset, "_version", None)  # a versioned copy keeps the run's version
+    return AbstractDataset.from_config(name, config, save_version=version and version.save)
+
+
+class RunRecordHook:
+    """Save ``run_record``: versions, parameters, seeds, the git commit and the command;
+    last, once the run is set up."""
+
+    @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
         if "run_record" not in catalog:
             return

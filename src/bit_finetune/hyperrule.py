@@ -37,6 +37,19 @@ LARGE = Schedule("large", 500, (6_000, 12_000, 18_000), 20_000, 0.1)
 MEDIUM_FROM = 20_000
 LARGE_FROM = 500_000
 
+OVERRIDABLE: dict[str, tuple[type, float]] = {
+    "resize_size": (int, 1),
+    "crop_size": (int, 1),
+    "batch_size": (int, 1),
+    "learning_rate": (float, 0),
+    "warmup_steps": (int, 0),
+    "lr_boundaries": (list, 0),
+    "total_steps": (int, 1),
+    "mixup_alpha": (float, 0),
+}
+"""The derived values ``hyperrule.overrides`` may replace: their type and lowest value
+(``lr_boundaries``: a list of steps, each at least that)."""
+
 
 def resolution(median_area: float) -> tuple[int, int, str]:
     """Resize and crop size (square) for images of the given typical area."""

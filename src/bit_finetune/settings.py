@@ -8,9 +8,13 @@ os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 from kedro.config import OmegaConfigLoader  # noqa: E402
 
-from bit_finetune.hooks import ParameterValidationHook, RunRecordHook  # noqa: E402
+from bit_finetune.hooks import (  # noqa: E402
+    CatalogOutputsHook,
+    ParameterValidationHook,
+    RunRecordHook,
+)
 
-HOOKS = (ParameterValidationHook(), RunRecordHook())
+HOOKS = (ParameterValidationHook(), CatalogOutputsHook(), RunRecordHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 CONFIG_LOADER_ARGS = {

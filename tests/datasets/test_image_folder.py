@@ -8,11 +8,11 @@ from pathlib import Path
 
 import fsspec
 import pytest
-from fsspec.implementations.local import LocalFileSystem
 from kedro.io import DataCatalog, DatasetError
 
 from bit_finetune.config import ConfigError
 from bit_finetune.datasets import ImageFolderDataset
+from bit_finetune.datasets import image_folder as image_folder_module
 
 
 def scan(path: str | Path, **kwargs) -> list:
@@ -74,14 +74,14 @@ def test_unreadable_files_are_reported_not_raised(image_folder, monkeypatch):
     uris = [i.uri for i in source.scan()]
     Path(uris[0]).unlink()
     Path(uris[1]).write_bytes(b"")
-    original = LocalFileSystem.cat_file
+    original = image_folder_module.read_local
 
-    def cat_file(self, path, *args, **kwargs):
+    def read_local(path):  # tests run as root: chmod would not deny the read
         if path == uris[2]:
             raise PermissionError(13, "Permission denied", path)
-        return original(self, path, *args, **kwargs)
+        return original(path)
 
-    monkeypatch.setattr(LocalFileSystem, "cat_file", cat_file)
+    monkeypatch.setattr(image_folder_module, "read_local", read_local)
     vanished, empty, denied, fine = source.read(uris)
     assert vanished.data is None and "FileNotFoundError" in vanished.error
     assert (empty.data, empty.error) == (b"", None)

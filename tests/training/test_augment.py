@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from bit_finetune.training.augment import (
+    as_unit_float,
     eval_transform,
     mix,
     mixup,
@@ -25,13 +26,14 @@ def asymmetric_image() -> np.ndarray:
 
 
 def transformed(n: int, seed: int, **flags) -> np.ndarray:
-    """``n`` copies of the asymmetric image through the train transform."""
+    """``n`` copies of the asymmetric image through the train transform, as the train
+    step scales them."""
     examples = tf.data.Dataset.from_tensors(
         {"image": asymmetric_image(), "label": tf.constant(1, tf.int64)}
     ).repeat(n)
     transform = train_transform(flags.pop("crop", SIDE), 3, **flags)
     ds = tf.data.Dataset.zip((examples, seed_stream(seed))).map(transform)
-    return np.stack([image.numpy() for image, _ in ds])
+    return np.stack([as_unit_float(image).numpy() for image, _ in ds])
 
 
 def flipped_mask(images: np.ndarray) -> np.ndarray:
@@ -70,12 +72,12 @@ def test_random_crop_takes_windows_of_the_image():
     crops = [x.numpy() for x, _ in tf.data.Dataset.zip((examples, seed_stream(3))).map(transform)]
     offsets = set()
     for crop in crops:
-        assert crop.shape == (5, 5, 3) and crop.dtype == np.float32
+        assert crop.shape == (5, 5, 3) and crop.dtype == np.uint8  # scaled in the step
         found = [
             (y, x)
             for y in range(SIDE - 4)
             for x in range(SIDE - 4)
-            if np.allclose(crop, source[y : y + 5, x : x + 5] / 255.0)
+            if np.array_equal(crop, source[y : y + 5, x : x + 5])
         ]
         assert found, "a crop is a window of the source image"
         offsets.add(found[0])
@@ -93,6 +95,24 @@ def test_train_transform_resizes_without_crop_and_one_hot_encodes():
     assert image.shape == (4, 4, 3)
     np.testing.assert_allclose(image.numpy(), 1.0)
     np.testing.assert_array_equal(label.numpy(), [0, 0, 0, 1, 0])
+
+
+def test_train_transform_keeps_pixels_of_images_already_at_crop_size():
+    source = np.random.default_rng(3).integers(0, 256, (SIDE, SIDE, 3)).astype("uint8")
+    image, _ = train_transform(SIDE, 2, random_crop=False, random_flip=False)(
+        {"image": tf.constant(source), "label": tf.constant(1, tf.int64)},
+        tf.constant([1, 2], tf.int64),
+    )
+    assert image.dtype == tf.uint8
+    np.testing.assert_array_equal(image.numpy(), source)
+    np.testing.assert_allclose(as_unit_float(image), source / 255.0, atol=1e-7)
+
+
+def test_as_unit_float_scales_pixels_and_passes_floats_through():
+    pixels = tf.constant([[0, 51, 255]], tf.uint8)
+    np.testing.assert_allclose(as_unit_float(pixels), [[0.0, 0.2, 1.0]], atol=1e-7)
+    floats = tf.constant([[0.25, 1.0]])
+    assert as_unit_float(floats) is floats
 
 
 def test_eval_transform_resizes_to_crop_and_scales_to_unit_range():
@@ -119,6 +139,13 @@ def test_mix_blends_with_the_reversed_batch():
     np.testing.assert_allclose(mixed_labels.numpy(), y * lam + y[::-1] * (1 - lam), rtol=1e-6)
     # item 0 pairs with the last item
     np.testing.assert_allclose(mixed_labels.numpy()[0, [0, 5]], [lam, 1 - lam], rtol=1e-6)
+
+
+def test_mix_scales_uint8_pixels_first():
+    pixels = tf.constant([[[[255]]], [[[0]]]], tf.uint8)
+    mixed, _ = mix(pixels, tf.eye(2), 0.75)
+    assert mixed.dtype == tf.float32
+    np.testing.assert_allclose(mixed.numpy().ravel(), [0.75, 0.25])
 
 
 def test_alpha_zero_is_identity():

@@ -95,7 +95,9 @@ class ImageFolderSource(ImageSource):
             try:
                 if self._local:
                     check_regular_file(path)
-                data = self._fs.cat_file(path)
+                    data = read_local(path)
+                else:
+                    data = self._fs.cat_file(path)
             except Exception as exc:  # any filesystem's failure is reported, not raised
                 yield ReadResult(uri, None, f"{type(exc).__name__}: {exc}")
             else:
@@ -244,6 +246,13 @@ def printable(name: str) -> str:
     """``name`` with the bytes of a non-UTF-8 file name (decoded by Python as lone
     surrogates) escaped as ``\\xNN``: valid UTF-8 text, which Parquet and JSON can store."""
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def read_local(path: str) -> bytes:
+    """A local file's bytes: the same as fsspec's ``cat_file``, without its per-call cost
+    (opening through fsspec's file objects costs 2-4x a plain read of a small image)."""
+    with open(path, "rb") as file:
+        return file.read()
 
 
 def check_regular_file(path: str) -> None:

@@ -25,6 +25,11 @@ def to_unit_float(image: tf.Tensor) -> tf.Tensor:
     return tf.cast(image, tf.float32) / 255.0
 
 
+def as_unit_float(images: tf.Tensor) -> tf.Tensor:
+    """Images as float32 in [0, 1]: uint8 pixels are scaled, float images pass as they are."""
+    return to_unit_float(images) if images.dtype == tf.uint8 else images
+
+
 def resize_to(image: tf.Tensor, size: int) -> tf.Tensor:
     """Square bilinear resize, aspect ignored as in BiT; float32 on the input's scale."""
     return tf.image.resize(image, [size, size])
@@ -33,12 +38,16 @@ def resize_to(image: tf.Tensor, size: int) -> tf.Tensor:
 def train_transform(
     crop_size: int, num_classes: int, *, random_crop: bool, random_flip: bool
 ) -> Callable[[Example, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
-    """``(example, seed) -> (image float32 [crop, crop, 3] in [0, 1], one-hot label)``.
+    """``(example, seed) -> (image [crop, crop, 3], one-hot label)``.
 
     The example's image is uint8 ``[S, S, 3]`` at the HyperRule resize size. With
     ``random_crop`` a random ``crop_size`` square is cut, otherwise the image is resized
-    to ``crop_size``; with ``random_flip`` each image is mirrored left-right with
-    probability 1/2.
+    to ``crop_size`` (and left as it is when it has that size already); with
+    ``random_flip`` each image is mirrored left-right with probability 1/2.
+
+    Cut or untouched images stay uint8 pixels: a quarter of the bytes of float32 to
+    batch and to copy to the accelerator, where :func:`as_unit_float` scales them inside
+    the train step. Resized images are float32 in [0, 1].
     """
 
     def transform(example: Example, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
@@ -46,12 +55,12 @@ def train_transform(
         image = example["image"]
         if random_crop:
             image = tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=crop_seed)
-        else:
-            image = resize_to(image, crop_size)
+        elif tuple(image.shape[:2]) != (crop_size, crop_size):
+            image = to_unit_float(resize_to(image, crop_size))
         if random_flip:
             image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
         label = tf.one_hot(example["label"], num_classes, dtype=tf.float32)
-        return to_unit_float(image), label
+        return image, label
 
     return transform
 
@@ -66,7 +75,9 @@ def eval_transform(crop_size: int) -> Callable[[Example], tuple[tf.Tensor, tf.Te
 
 
 def mix(images: tf.Tensor, labels: tf.Tensor, lam: Any) -> tuple[tf.Tensor, tf.Tensor]:
-    """Blend each item with the batch reversed along axis 0 (item 0 with item B-1)."""
+    """Blend each item with the batch reversed along axis 0 (item 0 with item B-1); the
+    mixed images are float32 in [0, 1]."""
+    images = as_unit_float(images)
     lam = tf.cast(lam, images.dtype)
     mixed_images = lam * images + (1.0 - lam) * tf.reverse(images, axis=[0])
     lam = tf.cast(lam, labels.dtype)

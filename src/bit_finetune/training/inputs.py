@@ -73,7 +73,13 @@ def train_dataset(
     seeds: Sequence[int],
     context: tf.distribute.InputContext,
 ) -> tf.data.Dataset:
-    """Endless batches of ``(images, one_hot_labels)`` at the per-replica batch size."""
+    """Endless batches of ``(images, one_hot_labels)`` at the per-replica batch size.
+
+    Images are uint8 pixels when they were only cut and flipped (the train step scales
+    them with :func:`~bit_finetune.training.augment.as_unit_float`), float32 in [0, 1]
+    when they were resized or mixed (see
+    :func:`~bit_finetune.training.augment.train_transform`).
+    """
     shuffle_seed, augment_seed, mixup_seed = seeds
     per_replica = context.get_per_replica_batch_size(int(recipe["batch_size"]))
     transform = train_transform(

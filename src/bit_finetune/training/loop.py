@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import shutil
 import tempfile
 import time
@@ -31,6 +32,7 @@ from tqdm.auto import tqdm
 from bit_finetune.config import ConfigError, TrainingParams
 from bit_finetune.training import checkpoints as ckpt
 from bit_finetune.training import summaries
+from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
 from bit_finetune.training.schedule import HyperRuleSchedule
 from bit_finetune.training.strategy import (
@@ -47,6 +49,15 @@ logger = logging.getLogger(__name__)
 MOMENTUM = 0.9
 CHECKPOINTS_TO_KEEP = 3
 GRID_SIDE = 4  # the MixUp sample summary shows up to GRID_SIDE x GRID_SIDE images
+# How a collective op fails when a peer dies (connection reset) or stops answering
+# (TensorFlow's coordination service misses its heartbeats for about 10 seconds).
+PEER_FAILURES = (
+    tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError
+)
+
+
+class WorkerLostError(RuntimeError):
+    """Another worker of a multi-worker cluster died or stopped answering."""
 
 
 @dataclass(frozen=True)
@@ -171,10 +182,24 @@ class Trainer:
                 if latest:
                     logger.info("Resuming from %s at step %d", latest, start)
                 history = self._fit(start, history, manager, write_dir)
+        except PEER_FAILURES as exc:
+            if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+                raise
+            raise self._worker_lost(exc) from exc
         finally:
             if not self.chief:
                 shutil.rmtree(write_dir, ignore_errors=True)
         return TrainingResult(self.model, history, start, int(self.step.numpy()))
+
+    def _worker_lost(self, exc: tf.errors.OpError) -> WorkerLostError:
+        cause = re.search(r"aborted by: ([^\n]+)", exc.message or "")
+        saved = tf.train.latest_checkpoint(str(self.workspace / "checkpoints"))
+        return WorkerLostError(
+            f"training: lost another worker of the cluster at step {int(self.step.numpy())} "
+            f"({cause[1].strip() if cause else type(exc).__name__}); every worker stops. "
+            f"The last checkpoint is {saved or 'none yet'} in '{self.workspace}': start all "
+            "workers again with the same command to resume from it"
+        )
 
     def _input_fn(self, start: int) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
         def input_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
@@ -200,7 +225,7 @@ class Trainer:
         @tf.function(jit_compile=self.jit)
         def gradients(images: tf.Tensor, labels: tf.Tensor):
             with tf.GradientTape() as tape:
-                logits = tf.cast(model(images, training=True), tf.float32)
+                logits = tf.cast(model(as_unit_float(images), training=True), tf.float32)
                 per_example = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
                 objective = optimizer.scale_loss(loss) if loss_scaled else loss
@@ -253,7 +278,7 @@ class Trainer:
                 batch = next(iterator)
                 if done == start + 1:
                     first = self.strategy.experimental_local_results(batch[0])[0]
-                    summaries.image("mixup_sample", image_grid(first), step=done)
+                    summaries.image("mixup_sample", image_grid(as_unit_float(first)), step=done)
                 window.append(train_step(batch))
                 progress.update(1)
                 if done % params.log_every == 0 or done == total_steps:

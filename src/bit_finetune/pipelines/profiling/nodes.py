@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -69,7 +68,8 @@ def profile_images(
             f"(e.g. {missing[0]!r}); its read() must yield one result per uri"
         )
     pairs = zip(image_index["id"], image_index["uri"])
-    rows = [{"id": id_, **asdict(probes[uri])} for id_, uri in pairs]
+    # vars(): the probe's flat fields; dataclasses.asdict deep-copies and is ~20x slower.
+    rows = [{"id": id_, **vars(probes[uri])} for id_, uri in pairs]
     profile = pd.DataFrame(rows, columns=list(PROFILE_COLUMNS)).astype(PROFILE_DTYPES)
     bad = int((~profile["decodable"]).sum())
     logger.info("Profiled %d images: %d undecodable", len(profile), bad)

@@ -1,0 +1,157 @@
+"""Shared by the benchmark scripts: seeded test images, the embedded default's recipe,
+interleaved best-of timing and the result line that ``run_all.py`` collects.
+
+Every script prints its figures for people and ends with one ``RESULT {json}`` line per
+figure: ``figure``, ``ours``, ``baseline``, ``ratio``, ``target``, ``met`` and ``notes``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTO_WIDTH, PHOTO_HEIGHT = 500, 375
+
+
+class PhotoMaker:
+    """Photo-like JPEGs: a colour gradient, a few filled ellipses and mild sensor noise.
+
+    They compress like photographs (about 40 KiB at 500x375, quality 90), unlike flat or
+    pure-noise images, so decoders and encoders do representative work.
+    """
+
+    def __init__(self, seed: int, width: int = PHOTO_WIDTH, height: int = PHOTO_HEIGHT):
+        self.rng = np.random.default_rng(seed)
+        self.width, self.height = width, height
+        self.grain = self.rng.normal(0, 6, (2 * height, 2 * width, 3)).astype(np.float32)
+        self.x = np.arange(width, dtype=np.float32)[None, :, None]
+        self.y = np.arange(height, dtype=np.float32)[:, None, None]
+
+    def pixels(self) -> np.ndarray:
+        rng, w, h = self.rng, self.width, self.height
+        slope = rng.uniform(-0.4, 0.4, (2, 3)).astype(np.float32)
+        base = rng.uniform(40, 215, 3).astype(np.float32) + slope[0] * self.x + slope[1] * self.y
+        dy, dx = (int(v) for v in rng.integers(0, [h, w]))
+        base = base + self.grain[dy : dy + h, dx : dx + w]
+        return np.clip(base, 0, 255).astype(np.uint8)
+
+    def jpeg(self, quality: int = 90) -> bytes:
+        image = Image.fromarray(self.pixels())
+        draw = ImageDraw.Draw(image)
+        for _ in range(6):
+            x0, y0 = (int(v) for v in self.rng.integers(0, [self.width - 60, self.height - 60]))
+            ew, eh = (int(v) for v in self.rng.integers(20, 160, 2))
+            fill = tuple(int(c) for c in self.rng.integers(0, 256, 3))
+            draw.ellipse([x0, y0, x0 + ew, y0 + eh], fill=fill)
+        out = io.BytesIO()
+        image.save(out, format="JPEG", quality=quality)
+        return out.getvalue()
+
+
+def photos(count: int, seed: int = 0) -> list[bytes]:
+    """``count`` seeded 500x375 photo-like JPEGs, in memory."""
+    maker = PhotoMaker(seed)
+    return [maker.jpeg() for _ in range(count)]
+
+
+def write_photo_folder(root: Path, count: int, seed: int = 0, classes: int = 2) -> list[Path]:
+    """Seeded 500x375 JPEGs laid out as ``root/train/class<k>/<i>.jpg`` (an image folder
+    whose only split is train); returns the paths in write order."""
+    paths = []
+    for i, data in enumerate(photos(count, seed)):
+        path = root / "train" / f"class{i % classes}" / f"{i:05d}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        paths.append(path)
+    return paths
+
+
+def parameters(*stages: str) -> dict[str, Any]:
+    """``conf/base/parameters/<stage>.yml`` of the given stages, merged."""
+    merged: dict[str, Any] = {}
+    for stage in stages:
+        merged.update(yaml.safe_load((ROOT / "conf/base/parameters" / f"{stage}.yml").read_text()))
+    return merged
+
+
+def embedded_default() -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """Architecture, HyperRule recipe and training parameters of the embedded default
+    (the 8x8 digits: 1,437 training images, 10 classes, as ``kedro run`` derives them)."""
+    from bit_finetune.config import stage_params
+    from bit_finetune.hyperrule import derive
+
+    params = parameters("training", "hyperrule")
+    rule = stage_params("hyperrule", params["hyperrule"])
+    recipe = derive(
+        train_examples=1437, median_area=64.0, num_classes=10,
+        batch_size=rule.batch_size, batch_policy=rule.batch_policy, overrides=rule.overrides,
+    )
+    return params["training"]["model"]["architecture"], recipe, params["training"]
+
+
+def best_of(
+    runs: dict[str, Callable[[], float]], repeat: int, between: Callable[[], None] | None = None
+) -> dict[str, list[float]]:
+    """Call every run ``repeat`` times, alternating A, B, A, B...; each returns a rate.
+
+    Alternating puts both sides of a comparison under the same background load, so the
+    best of each side is a fair pair on a shared machine.
+    """
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeat):
+        for name, run in runs.items():
+            rates[name].append(run())
+            if between:
+                between()
+    return rates
+
+
+def rate(count: int, action: Callable[[], Any]) -> float:
+    """``count / seconds`` that ``action()`` took."""
+    start = time.perf_counter()
+    action()
+    return count / (time.perf_counter() - start)
+
+
+def load() -> float:
+    """The one-minute load average (how busy the shared machine is)."""
+    return os.getloadavg()[0]
+
+
+def machine() -> str:
+    return f"{os.cpu_count()}-core CPU, load {load():.1f}"
+
+
+def result(
+    figure: str,
+    ours: float | None,
+    baseline: float | None,
+    target: str,
+    met: bool | None,
+    unit: str = "",
+    notes: str = "",
+    ratio: float | None = None,
+) -> dict[str, Any]:
+    """One row of the results table (``ratio`` defaults to ours / baseline)."""
+    if ratio is None and ours is not None and baseline:
+        ratio = ours / baseline
+    return {
+        "figure": figure, "ours": ours, "baseline": baseline, "ratio": ratio, "unit": unit,
+        "target": target, "met": met, "machine": machine(), "notes": notes,
+    }
+
+
+def emit(rows: Sequence[dict[str, Any]]) -> None:
+    """Print the result lines ``run_all.py`` collects."""
+    for row in rows:
+        print("RESULT " + json.dumps(row), flush=True)

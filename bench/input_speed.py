@@ -1,0 +1,205 @@
+"""Input pipeline speed (figure 1): our TFRecord shards against the seed recipe.
+
+Writes ``--images`` seeded 500x375 photo-like JPEGs into a temporary image folder and
+runs the real data stages on it (ingestion, profiling, filtering, HyperRule, then
+``write_shards`` saved by ``TFRecordShardsDataset``: resized once to 512, JPEG q95).
+Then it times, alternating and best of ``--repeat``, over the same training images:
+
+- ours: ``bit_finetune.training.inputs.train_dataset`` on the shards (read, decode,
+  shuffle, random 480 crop, flip, batch, prefetch), the training loop's input function;
+- baseline, the seed recipe: the original JPEG files, decode, resize to 512 (the
+  HyperRule's resize size), random 480 crop, flip, batch, AUTOTUNE.
+
+Second figure: the same input function on the embedded default's shards (the digits,
+160 -> 128) against the training images/s of the embedded default's model at its
+resolution (``conf/base/parameters``), so that training is never input-bound.
+
+    python bench/input_speed.py [--images 2000] [--batch 64] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from common import (  # noqa: E402
+    PHOTO_HEIGHT,
+    PHOTO_WIDTH,
+    best_of,
+    emit,
+    parameters,
+    result,
+    write_photo_folder,
+)
+
+
+def data_stages(source: Any, shards_path: str, params: dict[str, Any]) -> tuple[Any, dict, Any]:
+    """Run ingestion .. preprocessing on ``source``; return (filtered index, HyperRule,
+    shard set)."""
+    from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
+    from bit_finetune.pipelines.filtering.nodes import filter_images
+    from bit_finetune.pipelines.hyperrule.nodes import derive_hyperrule
+    from bit_finetune.pipelines.ingestion.nodes import index_images
+    from bit_finetune.pipelines.preprocessing.nodes import write_shards
+    from bit_finetune.pipelines.profiling.nodes import profile_images
+
+    index, label_map = index_images(source, params["ingestion"])
+    profile = profile_images(source, index, params["profiling"])
+    kept, _ = filter_images(index, profile, params["filtering"])
+    recipe = derive_hyperrule(kept, label_map, params["hyperrule"])
+    store = TFRecordShardsDataset(shards_path)
+    store.save(write_shards(source, kept, recipe, label_map, params["preprocessing"]))
+    return kept, recipe, store.load()
+
+
+def seed_recipe(uris: list[str], labels: list[int], recipe: dict, batch: int, seed: int):
+    """The seed recipe's input pipeline on the original files."""
+    import tensorflow as tf
+
+    resize, crop, classes = recipe["resize_size"], recipe["crop_size"], recipe["num_classes"]
+
+    def load(uri: tf.Tensor, label: tf.Tensor):
+        image = tf.io.decode_jpeg(tf.io.read_file(uri), channels=3)
+        image = tf.image.resize(image, [resize, resize])
+        image = tf.image.random_crop(image, [crop, crop, 3])
+        image = tf.image.random_flip_left_right(image)
+        return image / 255.0, tf.one_hot(label, classes)
+
+    ds = tf.data.Dataset.from_tensor_slices((uris, labels))
+    ds = ds.shuffle(len(uris), seed=seed).repeat()
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds.batch(batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def ours(shards: Any, recipe: dict, batch: int, training: dict):
+    """The training loop's own input function on the shard set."""
+    import tensorflow as tf
+
+    from bit_finetune.config import stage_params
+    from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
+
+    settings = stage_params("training", training)
+    return train_dataset(
+        TrainData.from_shards(shards), {**recipe, "batch_size": batch}, settings.augment,
+        shuffle_buffer=settings.shuffle_buffer, seeds=pipeline_seeds(settings.seed, 0, 0),
+        context=tf.distribute.InputContext(),
+    )
+
+
+def images_per_second(make_dataset, batches: int, batch: int) -> float:
+    """Throughput of a fresh pipeline once its first batch is out (shuffle buffer full)."""
+    iterator = iter(make_dataset())
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    seconds = time.perf_counter() - start
+    del iterator
+    gc.collect()
+    return batches * batch / seconds
+
+
+def stage_parameters(photos: bool) -> dict[str, Any]:
+    """``conf/base`` parameters; for ``photos`` the HyperRule without the digits'
+    overrides, at its reference batch, and random crops and flips as for natural images."""
+    params = parameters(
+        "ingestion", "profiling", "filtering", "hyperrule", "preprocessing", "training"
+    )
+    for stage in ("profiling", "preprocessing"):
+        params[stage] = {**params[stage], "progress": False}
+    if photos:
+        params["hyperrule"] = {"batch_size": 512, "batch_policy": "official", "overrides": {}}
+        params["training"] = {
+            **params["training"], "augment": {"random_crop": True, "random_flip": True},
+        }
+    return params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000, help="500x375 JPEGs to generate")
+    parser.add_argument("--batch", type=int, default=64, help="batch of the 480-crop pipelines")
+    parser.add_argument("--repeat", type=int, default=5, help="alternating runs; best counts")
+    parser.add_argument("--train-steps", type=int, default=20,
+                        help="timed training steps of the default model (a multiple of 10)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    import tensorflow as tf
+    from train_speed import WARMUP_STEPS, training_speed
+
+    from bit_finetune.datasets.digits import DigitsDataset
+    from bit_finetune.datasets.image_folder import ImageFolderDataset
+
+    params = stage_parameters(photos=True)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        write_photo_folder(Path(tmp, "images"), args.images, args.seed)
+        source = ImageFolderDataset(os.path.join(tmp, "images")).load()
+        kept, recipe, shards = data_stages(source, os.path.join(tmp, "shards"), params)
+        train = kept[kept["split"] == "train"]
+        print(f"{args.images} JPEGs {PHOTO_WIDTH}x{PHOTO_HEIGHT}; {len(train)} in train; resize "
+              f"{recipe['resize_size']}, crop {recipe['crop_size']}, batch {args.batch}; "
+              f"data stages + shards in {time.perf_counter() - start:.0f} s")
+        batches = max(1, len(train) // args.batch)
+        rates = best_of(
+            {
+                "ours": lambda: images_per_second(
+                    lambda: ours(shards, recipe, args.batch, params["training"]),
+                    batches, args.batch),
+                "baseline": lambda: images_per_second(
+                    lambda: seed_recipe(list(train["uri"]), list(train["label"]), recipe,
+                                        args.batch, args.seed),
+                    batches, args.batch),
+            },
+            args.repeat,
+        )
+        for name, runs in rates.items():
+            print(f"{name:>9}: best {max(runs):7.0f} images/s  (runs: "
+                  f"{' '.join(f'{r:.0f}' for r in runs)})")
+        best = {name: max(runs) for name, runs in rates.items()}
+        ratio = best["ours"] / best["baseline"]
+        print(f"shards / seed recipe: {ratio:.2f}x")
+        rows.append(result(
+            "1a. input pipeline, 500x375 JPEG -> 480 crop (images/s)", best["ours"],
+            best["baseline"], ">= 3x", ratio >= 3, "img/s",
+            f"{len(train)} images, batch {args.batch}, best of {args.repeat} alternating",
+        ))
+
+        default = stage_parameters(photos=False)
+        architecture = default["training"]["model"]["architecture"]
+        _, recipe, digit_shards = data_stages(
+            DigitsDataset().load(), os.path.join(tmp, "digits"), default)
+        batch, crop = int(recipe["batch_size"]), int(recipe["crop_size"])
+        per_pass = max(1, digit_shards.count("train") // batch) * 2
+        pipeline = max(best_of({"ours": lambda: images_per_second(
+            lambda: ours(digit_shards, recipe, batch, default["training"]), per_pass, batch,
+        )}, args.repeat)["ours"])
+        trained = training_speed(
+            architecture, crop, batch, args.train_steps, recipe, default["training"])
+        print(f"default input pipeline (digits shards {recipe['resize_size']} -> {crop}, "
+              f"batch {batch}): {pipeline:.0f} images/s; {architecture} training at "
+              f"{crop}x{crop}, batch {batch}: {trained:.1f} images/s "
+              f"-> {pipeline / trained:.1f}x")
+        rows.append(result(
+            f"1b. input pipeline vs {architecture} training, default {crop}x{crop} (images/s)",
+            pipeline, trained, ">= 2x", pipeline / trained >= 2, "img/s",
+            f"embedded default (digits), batch {batch}; training: {args.train_steps} steps "
+            f"of the custom loop on in-memory images, after {WARMUP_STEPS} warm-up steps; "
+            f"TF {tf.__version__}",
+        ))
+    emit(rows)
+
+
+if __name__ == "__main__":
+    main()

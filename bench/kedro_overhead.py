@@ -1,0 +1,213 @@
+"""Kedro overhead (figure 5): wall time of ``kedro run`` on the embedded default against
+the time its nodes spend on their own work.
+
+Copies ``pyproject.toml`` and ``conf/`` into a temporary project (with an empty ``src/``:
+the package itself is installed) and runs ``kedro run`` there once, in a child process,
+with one extra hook that timestamps every node run and every dataset load and save. The
+child is ``kedro run`` exactly (the ``kedro`` command's own entry point) after the hook
+is added to the project's ``settings.HOOKS``.
+
+A node's own time is its run plus the loads of its inputs and the saves of its outputs:
+a node's output can be lazy (``write_shards`` returns a plan that the dataset executes
+while saving), so the work a node stands for happens in all three. Everything else in
+the wall time is overhead: interpreter start, imports, session and catalog set-up,
+the project's hooks (parameter validation, run record) and the runner's bookkeeping.
+
+    python bench/kedro_overhead.py [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMINGS = "BENCH_KEDRO_TIMINGS"
+MAX_OVERHEAD = 0.05
+
+
+class StopWatchHook:
+    """Timestamps of the run, of every node and of every dataset load and save."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.events: list[tuple[str, str, float]] = []
+
+    def mark(self, kind: str, name: str) -> None:
+        self.events.append((kind, name, time.time()))
+
+    def write(self) -> None:
+        Path(self.path).write_text(json.dumps(self.events))
+
+
+def add_stopwatch(path: str) -> StopWatchHook:
+    """Put a :class:`StopWatchHook` into the project's settings (before Kedro reads them)."""
+    from kedro.framework.hooks import hook_impl
+
+    import bit_finetune.settings as settings
+
+    class Hook(StopWatchHook):
+        @hook_impl
+        def after_context_created(self, context) -> None:
+            self.mark("context", "created")
+
+        @hook_impl
+        def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
+            self.mark("pipeline", "start")
+
+        @hook_impl
+        def after_pipeline_run(self, run_params, run_result, pipeline, catalog) -> None:
+            self.mark("pipeline", "end")
+            self.write()
+
+        @hook_impl
+        def on_pipeline_error(self, error, run_params, pipeline, catalog) -> None:
+            self.mark("pipeline", "error")
+            self.write()
+
+        @hook_impl
+        def before_node_run(self, node) -> None:
+            self.mark("node_start", node.name)
+
+        @hook_impl
+        def after_node_run(self, node) -> None:
+            self.mark("node_end", node.name)
+
+        @hook_impl
+        def before_dataset_loaded(self, dataset_name, node) -> None:
+            self.mark("load_start", f"{node.name}:{dataset_name}")
+
+        @hook_impl
+        def after_dataset_loaded(self, dataset_name, data, node) -> None:
+            self.mark("load_end", f"{node.name}:{dataset_name}")
+
+        @hook_impl
+        def before_dataset_saved(self, dataset_name, data, node) -> None:
+            self.mark("save_start", f"{node.name}:{dataset_name}")
+
+        @hook_impl
+        def after_dataset_saved(self, dataset_name, data, node) -> None:
+            self.mark("save_end", f"{node.name}:{dataset_name}")
+
+    hook = Hook(path)
+    settings.HOOKS = (*settings.HOOKS, hook)
+    return hook
+
+
+def run_kedro_child() -> None:
+    """``kedro run`` with the stopwatch hook (the ``kedro`` command's entry point).
+
+    TensorFlow is imported first and timed (``kedro run`` imports it anyway, while
+    registering the pipelines), and an exit handler registered first, so run last,
+    marks when the interpreter starts its final teardown.
+    """
+    path = os.environ[TIMINGS]
+    hook = add_stopwatch(path)
+
+    def finalising() -> None:
+        hook.mark("process", "finalising")
+        hook.write()
+
+    atexit.register(finalising)
+    hook.mark("tensorflow", "import")
+    import tensorflow  # noqa: F401
+
+    hook.mark("tensorflow", "imported")
+    from kedro.framework.cli import main as kedro_main
+
+    sys.argv = ["kedro", "run"]
+    kedro_main()
+
+
+def spans(events: list, start: str, end: str) -> dict[str, float]:
+    """Seconds between matching start/end events, summed per name."""
+    opened: dict[str, float] = {}
+    total: dict[str, float] = {}
+    for kind, name, at in events:
+        if kind == start:
+            opened[name] = at
+        elif kind == end and name in opened:
+            total[name] = total.get(name, 0.0) + at - opened.pop(name)
+    return total
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", help="run in this folder and keep it (default: temporary)")
+    args = parser.parse_args()
+    from common import emit, result
+
+    folder = Path(args.keep or tempfile.mkdtemp(prefix="kedro-overhead-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "conf", folder / "conf", dirs_exist_ok=True)
+    shutil.copy(ROOT / "pyproject.toml", folder)
+    (folder / "src").mkdir(exist_ok=True)
+    timings = folder / "timings.json"
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", TIMINGS: str(timings),
+           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    try:
+        started = time.time()
+        child = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--child"], cwd=folder, env=env,
+            capture_output=True, text=True,
+        )
+        ended = time.time()
+        if child.returncode != 0 or not timings.exists():
+            print(child.stdout[-3000:], child.stderr[-3000:])
+            raise SystemExit(f"kedro run failed with exit code {child.returncode}")
+        events = json.loads(timings.read_text())
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    wall = ended - started
+    runs = spans(events, "node_start", "node_end")
+    loads = spans([(k, n.split(":")[0], t) for k, n, t in events], "load_start", "load_end")
+    saves = spans([(k, n.split(":")[0], t) for k, n, t in events], "save_start", "save_end")
+    own = {name: runs[name] + loads.get(name, 0.0) + saves.get(name, 0.0) for name in runs}
+    at = {f"{kind}:{name}": t for kind, name, t in events
+          if kind in ("process", "context", "pipeline", "tensorflow")}
+    startup = at["pipeline:start"] - started
+    tensorflow = at["tensorflow:imported"] - at["tensorflow:import"]
+    teardown = ended - at["pipeline:end"]
+    finalising = ended - at["process:finalising"]
+    nodes_total = sum(own.values())
+    gaps = at["pipeline:end"] - at["pipeline:start"] - nodes_total
+    overhead = wall - nodes_total
+    kedro = overhead - tensorflow - finalising
+    print(f"kedro run (embedded default): {wall:.1f} s wall, {len(own)} nodes")
+    print(f"{'node':<34} {'run s':>8} {'load s':>8} {'save s':>8} {'own s':>8}")
+    for name, seconds in sorted(own.items(), key=lambda kv: -kv[1]):
+        print(f"{name:<34} {runs[name]:8.2f} {loads.get(name, 0):8.2f} "
+              f"{saves.get(name, 0):8.2f} {seconds:8.2f}")
+    print(f"nodes' own time {nodes_total:.1f} s; overhead {overhead:.1f} s "
+          f"({overhead / wall:.1%} of the wall time): {startup:.1f} s to the pipeline start "
+          f"(of which importing TensorFlow {tensorflow:.1f} s), {gaps:.1f} s between nodes, "
+          f"{teardown:.1f} s after the last node (of which the interpreter's final teardown "
+          f"{finalising:.1f} s)")
+    print(f"without TensorFlow's import and teardown (a script running the same nodes pays "
+          f"them too): {kedro:.1f} s = {kedro / wall:.1%}")
+    emit([result(
+        "5. kedro run overhead, embedded default (wall s vs nodes' own s)", wall, nodes_total,
+        f"overhead <= {MAX_OVERHEAD:.0%}", overhead / wall <= MAX_OVERHEAD, "s",
+        f"overhead {overhead:.1f} s = {overhead / wall:.1%} of the wall time: {startup:.1f} s "
+        f"to the pipeline start (importing TensorFlow: {tensorflow:.1f} s), {gaps:.1f} s "
+        f"between nodes, {teardown:.1f} s after the last node (interpreter teardown "
+        f"{finalising:.1f} s). Without TensorFlow's import and teardown: {kedro:.1f} s = "
+        f"{kedro / wall:.1%}. Slowest node: {max(own, key=own.get)} {max(own.values()):.0f} s",
+    )])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--child"]:
+        run_kedro_child()
+    else:
+        main()

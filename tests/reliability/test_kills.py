@@ -1,0 +1,151 @@
+"""SIGKILL in the middle of a stage or of a save: rerunning the same command completes the
+run, and nothing half-written is ever taken for a finished artefact."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import tensorflow as tf
+import yaml
+from reliability.project import (
+    DATA_PIPELINES,
+    KedroProcess,
+    as_cli,
+    assert_whole,
+    files,
+    new_project,
+    partial_files,
+    run_in_process,
+    tiny,
+)
+
+from bit_finetune.datasets import TFRecordShardsDataset
+
+pytestmark = pytest.mark.slow
+
+DATA_STAGES = DATA_PIPELINES.split(",")
+TOTAL_STEPS = 12
+SHARDS = "data/05_model_input/shards"
+
+
+def midway(bar: str) -> str:
+    """A tqdm bar named ``bar`` between 1% and 99%."""
+    return rf"{re.escape(bar)}:\s+[1-9]\d?%"
+
+
+@pytest.fixture(scope="module")
+def digits(tmp_path_factory) -> Path:
+    """A project whose data stages have run on the embedded digits (tiny HyperRule)."""
+    project = new_project(tmp_path_factory.mktemp("digits") / "project")
+    run_in_process(project, tiny(TOTAL_STEPS), pipeline_names=DATA_STAGES)
+    return project
+
+
+def copy_of(project: Path, target: Path) -> Path:
+    shutil.copytree(project, target, symlinks=True)
+    return target
+
+
+def test_killed_while_profiling_and_while_writing_shards(tmp_path, image_folder):
+    images = image_folder(tmp_path / "images", classes=("cat", "dog", "owl"), per_class=30)
+    project = new_project(tmp_path / "project")
+    (project / "conf/slow").mkdir()
+    (project / "conf/slow/catalog.yml").write_text(yaml.safe_dump({"raw_images": {
+        "type": "reliability.slow_source.SlowImageFolderDataset", "path": str(images),
+        "delay": 0.05,
+    }}))
+    command = ["--env", "slow", "--pipelines", DATA_PIPELINES,
+               "--params", as_cli(tiny(progress=True))]
+
+    profiling = KedroProcess(project, command)
+    profiling.wait_for(midway("profiling"))
+    profiling.kill()
+    whole = set(assert_whole(project, "slow"))
+    assert {"image_index", "label_map"} <= whole and "image_profile" not in whole
+
+    writing = KedroProcess(project, command)
+    writing.wait_for(midway("write_shards train"))
+    writing.kill()
+    assert "tfrecord_shards" not in assert_whole(project, "slow")
+    assert not TFRecordShardsDataset(str(project / SHARDS)).exists()
+
+    KedroProcess(project, command).finish()
+    assert "tfrecord_shards" in assert_whole(project, "slow")
+    assert partial_files(project / "data") == []  # the rerun swept what the kills left
+    kept = pd.read_parquet(project / "data/03_primary/filtered_index.parquet")
+    shards = TFRecordShardsDataset(str(project / SHARDS)).load()
+    assert sum(shards.count(split) for split in shards.splits()) == len(kept) == 90
+
+
+def test_killed_in_the_middle_of_a_save_keeps_the_previous_artefact(digits, tmp_path):
+    project = copy_of(digits, tmp_path / "project")
+    before = files(project / "data")
+    profile = "02_intermediate/image_profile.parquet"
+    command = ["--pipelines", "ingestion,profiling", "--params", as_cli(tiny(TOTAL_STEPS))]
+    killed = KedroProcess(project, ["image_profile.parquet", "20000", *command],
+                          launcher=("reliability.kill_mid_save",))
+    killed.process.wait(timeout=300)
+    assert killed.process.returncode == -9, killed.output()[-3000:]
+    assert partial_files(project / "data"), "the kill came before the save"
+    after = files(project / "data")
+    assert after[profile] == before[profile]  # the old profile, whole
+    assert "image_profile" in assert_whole(project)
+
+    KedroProcess(project, command).finish()
+    assert partial_files(project / "data") == []
+    assert files(project / "data")[profile] == before[profile]  # same input, same bytes
+
+
+def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits, tmp_path):
+    project = copy_of(digits, tmp_path / "project")
+    recipe = (project / "data/05_model_input/hyperrule.json").read_bytes()
+    command = ["--pipelines", "training", "--params", as_cli(tiny(TOTAL_STEPS, progress=True))]
+    step = random.randint(3, TOTAL_STEPS - 1)
+
+    training = KedroProcess(project, command)
+    training.wait_for(rf"train:.*\|\s*(?:{'|'.join(map(str, range(step, TOTAL_STEPS)))})/"
+                      rf"{TOTAL_STEPS}\b")
+    training.kill()
+    workspace = project / "data/06_models/training"
+    latest = tf.train.latest_checkpoint(str(workspace / "checkpoints"))
+    assert latest, f"no checkpoint by step {step}"
+    saved = int(latest.rsplit("-", 1)[1])
+    assert 0 < saved < TOTAL_STEPS, (step, saved)
+    assert "classifier" not in assert_whole(project)
+    history_at_kill = pd.read_csv(workspace / "history.csv")
+    fingerprint = json.loads((workspace / "recipe.json").read_text())["sha256"]
+
+    output = KedroProcess(project, command).finish()
+    assert f"Resuming from {latest} at step {saved}" in output, f"killed at step >= {step}"
+    history = pd.read_csv(project / "data/07_model_output/training_history.csv")
+    assert history["step"].tolist() == list(range(1, TOTAL_STEPS + 1))
+    pd.testing.assert_frame_equal(history.iloc[:saved], history_at_kill.iloc[:saved])
+    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith(f"-{TOTAL_STEPS}")
+    assert (project / "data/05_model_input/hyperrule.json").read_bytes() == recipe
+    assert json.loads((workspace / "recipe.json").read_text())["sha256"] == fingerprint
+    assert {"classifier", "serving_model", "training_history"} <= set(assert_whole(project))
+
+
+def test_killed_evaluation_reruns_to_complete_reports(digits, tmp_path):
+    project = copy_of(digits, tmp_path / "project")
+    params = tiny(TOTAL_STEPS, progress=True)
+    run_in_process(project, params, pipeline_names=["training"])
+    command = ["--pipelines", "evaluation", "--params", as_cli(params)]
+
+    evaluation = KedroProcess(project, command)
+    evaluation.wait_for(r"Evaluation on test")  # validation still to go
+    evaluation.kill()
+    assert not {"metrics", "predictions"} & set(assert_whole(project))
+
+    KedroProcess(project, command).finish()
+    reports = set(assert_whole(project))
+    assert {"metrics", "predictions", "confusion_matrix_plot", "mistakes_plot"} <= reports
+    metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
+    predictions = pd.read_parquet(project / "data/07_model_output/predictions.parquet")
+    assert metrics["test"]["examples"] + metrics["validation"]["examples"] == len(predictions)

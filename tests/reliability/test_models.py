@@ -1,0 +1,142 @@
+"""Loading models safely: ``.keras`` in Keras safe mode, no pickle anywhere, and weights
+that are missing, not a model or the wrong shape fail in one line naming the key.
+
+Model-package level cases are in tests/bit (test_npz.py: missing file, not an npz,
+wrong architecture, missing key; test_hub.py: bad SavedModel locations); here they go
+through a pipeline run.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import keras
+import pytest
+import yaml
+from kedro.io import AbstractDataset
+from reliability.project import files, new_project, run_in_process, tiny
+
+from bit_finetune.bit import build_classifier, save_npz
+from bit_finetune.config import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
+UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle", "shelve",
+                  "marshal"}
+UNSAFE_CALLS = {"read_pickle", "to_pickle"}
+SAFE_VALUES = {"allow_pickle": False, "safe_mode": True}
+
+
+def classifier_dataset(filepath: Path) -> AbstractDataset:
+    """The base catalog's ``classifier`` entry, at ``filepath``."""
+    catalog = yaml.safe_load((ROOT / "conf/base/catalog/06_models.yml").read_text())
+    config = {**catalog["classifier"], "filepath": str(filepath)}
+    config.pop("metadata", None)
+    return AbstractDataset.from_config("classifier", config)
+
+
+def test_a_keras_file_with_a_lambda_layer_is_refused(tmp_path):
+    marker = tmp_path / "payload-ran"
+    where = str(marker)
+    model = build_classifier("R14x0.25", 2)
+    payload = keras.layers.Lambda(lambda x: (open(where, "w").close(), x)[1], name="payload")
+    tampered = keras.Model(model.input, payload(model.output), name=model.name)
+    dataset = classifier_dataset(tmp_path / "classifier.keras")
+    dataset.save(tampered)
+    marker.unlink()  # building the model ran it once
+    with pytest.raises(Exception, match="(?i)lambda.*safe_mode|safe_mode.*lambda"):
+        dataset.load()
+    assert not marker.exists()
+    keras.saving.load_model(tmp_path / "classifier.keras", safe_mode=False)
+    assert marker.exists(), "the payload runs when safe mode is off"
+
+
+def test_a_genuine_classifier_loads_in_safe_mode(tmp_path):
+    dataset = classifier_dataset(tmp_path / "classifier.keras")
+    dataset.save(build_classifier("R14x0.25", 3))
+    assert dataset.load().output_shape == (None, 3)
+
+
+def unsafe_uses(path: Path) -> list[str]:
+    """Imports of pickle-like modules, pickle calls and ``allow_pickle=True`` in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name.split(".")[0] for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [(node.module or "").split(".")[0]]
+        elif isinstance(node, ast.Attribute) and node.attr in UNSAFE_CALLS:
+            names = [node.attr]
+        elif isinstance(node, ast.keyword) and node.arg in SAFE_VALUES:
+            safe = isinstance(node.value, ast.Constant) and node.value.value is SAFE_VALUES[
+                node.arg
+            ]
+            names = [] if safe else [f"{node.arg}={ast.unparse(node.value)}"]
+        found += [f"{path.name}:{node.lineno}: {name}" for name in names
+                  if name in UNSAFE_MODULES | UNSAFE_CALLS or "=" in name]
+    return found
+
+
+def test_no_pickle_anywhere_in_the_package():
+    sources = sorted((ROOT / "src/bit_finetune").rglob("*.py"))
+    assert len(sources) > 20
+    assert [use for path in sources for use in unsafe_uses(path)] == []
+    datasets = [line for path in (ROOT / "conf").rglob("*.yml")
+                for line in path.read_text().splitlines() if "pickle" in line.lower()]
+    assert datasets == []
+
+
+def test_the_check_finds_pickle(tmp_path):
+    bad = tmp_path / "unsafe.py"  # only parsed, never imported
+    bad.write_text("import pickle\nimport numpy as np\nnp.load('x.npy', allow_pickle=True)\n"
+                   "keras.saving.load_model('m', safe_mode=False)\npd.read_pickle('t')\n")
+    assert len(unsafe_uses(bad)) == 4
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    project = new_project(tmp_path_factory.mktemp("weights") / "project")
+    run_in_process(project, tiny(), pipeline_names=DATA_STAGES)
+    return project
+
+
+def not_a_saved_model(tmp: Path) -> str:
+    (tmp / "folder").mkdir(exist_ok=True)
+    return str(tmp / "folder")
+
+
+def not_an_npz(tmp: Path) -> str:
+    (tmp / "notes.npz").write_text("these are not weights\n")
+    return str(tmp / "notes.npz")
+
+
+def wrong_shapes(tmp: Path) -> str:
+    save_npz(build_classifier("R14x0.5", 2), str(tmp / "BiT-R14x0.5.npz"))
+    return str(tmp / "BiT-R14x0.5.npz")
+
+
+@pytest.mark.parametrize(
+    ("make", "words"),
+    [
+        (not_a_saved_model, "neither an .npz file nor a SavedModel directory"),
+        (not_an_npz, "not a readable .npz archive"),
+        (wrong_shapes, "R14x0.5.npz"),
+    ],
+    ids=["folder", "not-a-model", "wrong-shapes"],
+)
+def test_unusable_weights_fail_the_run_in_one_line_naming_the_key(project, tmp_path, make, words):
+    weights = make(tmp_path)
+    params = tiny()
+    params["training"]["model"]["weights"] = weights
+    before = files(project / "data")
+    with pytest.raises(ConfigError) as failure:
+        run_in_process(project, params, pipeline_names=["training"])
+    message = str(failure.value)
+    assert message.startswith("training.model.weights:") and "\n" not in message
+    assert words in message and weights in message
+    assert not (project / "data/06_models/classifier.keras").exists()
+    assert {k for k in files(project / "data") if "run_record" not in k} == {
+        k for k in before if "run_record" not in k
+    }

@@ -1,0 +1,139 @@
+"""Two workers of a cluster on 127.0.0.1, each a ``kedro run`` of the training pipeline:
+only the chief writes to the catalog, and a worker that dies fails the run at once."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+import yaml
+from reliability.project import KedroProcess, as_cli, files, new_project, run_in_process, tiny
+
+from tests.training.processes import free_ports, tf_config
+
+DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
+STEPS = 8
+FAIL_WITHIN = 120  # seconds from the death of a worker to the end of the other
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory) -> Path:
+    project = new_project(tmp_path_factory.mktemp("cluster") / "chief")
+    run_in_process(project, tiny(STEPS), pipeline_names=DATA_STAGES)
+    return project
+
+
+def cluster(prepared: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
+    """The chief's project, a worker's project and the shared workspace: both read the
+    chief's shards and share the training workspace, as on a shared file system."""
+    chief, worker = (shutil.copytree(prepared, tmp_path / name) for name in ("chief", "worker"))
+    workspace = tmp_path / "shared/training"
+    for project in (chief, worker):
+        (project / "conf/cluster").mkdir()
+        (project / "conf/cluster/catalog.yml").write_text(yaml.safe_dump({
+            "tfrecord_shards": {"type": "bit_finetune.datasets.TFRecordShardsDataset",
+                                "path": str(chief / "data/05_model_input/shards")},
+            "training_workspace": {"type": "bit_finetune.datasets.WorkspaceDataset",
+                                   "path": str(workspace)},
+        }))
+    return Path(chief), Path(worker), workspace
+
+
+def start(chief: Path, worker: Path, tmp_path: Path) -> list[KedroProcess]:
+    ports = free_ports(2)
+    command = ["--env", "cluster", "--pipelines", "training",
+               "--params", as_cli(tiny(STEPS, progress=True))]
+    temps = [tmp_path / f"tmp{i}" for i in range(2)]
+    for temp in temps:
+        temp.mkdir(parents=True)
+    return [KedroProcess(project, command, TF_CONFIG=tf_config(ports, i), TMPDIR=str(temp))
+            for i, (project, temp) in enumerate(zip((chief, worker), temps))]
+
+
+def test_a_worker_runs_the_data_stages_privately(tmp_path, monkeypatch):
+    """The same command on every host: a worker that is not the chief runs every node but
+    keeps what it writes in a temporary folder of its own, deleted at the end."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 1))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "private"))
+    (tmp_path / "private").mkdir()
+    project = new_project(tmp_path / "project")
+    tempfile_dir = tempfile.tempdir
+    tempfile.tempdir = None  # read TMPDIR again
+    try:
+        run_in_process(project, tiny(), pipeline_names=DATA_STAGES)
+    finally:
+        tempfile.tempdir = tempfile_dir
+    assert files(project / "data") == {}
+    left = [p.name for p in (tmp_path / "private").iterdir() if not p.name.startswith("pymp-")]
+    assert left == []  # (pymp-: multiprocessing's own folder, removed at exit)
+
+
+@pytest.mark.slow
+def test_only_the_chief_writes_to_the_catalog(prepared, tmp_path):
+    chief, worker, workspace = cluster(prepared, tmp_path)
+    before = files(worker / "data")
+    processes = start(chief, worker, tmp_path)
+    outputs = [p.finish() for p in processes]
+    for output in outputs:
+        assert "Strategy multi_worker with 2 replica(s)" in output
+    assert "Not the chief of the cluster" in outputs[1]
+    assert files(worker / "data") == before  # no classifier, history, plot or run record
+    assert list((tmp_path / "tmp1").iterdir()) == []  # nor anything in its temporary folder
+    written = files(chief / "data")
+    for artefact in ("06_models/classifier.keras", "06_models/serving/saved_model.pb",
+                     "07_model_output/training_history.csv",
+                     "08_reporting/training_curves.png"):
+        assert artefact in written
+    assert sorted(p.name for p in workspace.iterdir()) == [
+        "checkpoints", "history.csv", "recipe.json", "tensorboard"
+    ]
+    assert len(list((workspace / "tensorboard").iterdir())) == 1  # the chief's events
+    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith(f"-{STEPS}")
+
+
+def lost_worker(leader: KedroProcess, workspace: Path, since: float) -> str:
+    """The chief's output once it has stopped, as it must, soon after losing a worker."""
+    leader.process.wait(timeout=FAIL_WITHIN)
+    assert time.monotonic() - since < FAIL_WITHIN
+    assert leader.process.returncode not in (0, None)
+    output = " ".join(leader.output().split())
+    assert "WorkerLostError: training: lost another worker of the cluster at step" in output
+    assert f"in '{workspace}': start all workers again with the same command" in output
+    return output
+
+
+@pytest.mark.slow
+def test_a_worker_that_dies_fails_the_run_with_a_clear_error(prepared, tmp_path):
+    chief, worker, workspace = cluster(prepared, tmp_path)
+    leader, other = start(chief, worker, tmp_path)
+    leader.wait_for(rf"train:.*\|\s*[3-{STEPS - 1}]/{STEPS}\b")  # the chief's bar: mid-run
+    other.kill()
+    lost_worker(leader, workspace, time.monotonic())
+    assert not (chief / "data/06_models/classifier.keras").exists()
+    saved = tf.train.latest_checkpoint(str(workspace / "checkpoints"))
+    assert saved, "a checkpoint was written before the worker died"
+
+    outputs = [p.finish() for p in start(chief, worker, tmp_path / "again")]
+    assert f"Resuming from {saved}" in outputs[0]
+    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith(f"-{STEPS}")
+    assert (chief / "data/06_models/classifier.keras").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_that_freezes_fails_the_run_with_a_clear_error(prepared, tmp_path):
+    """A frozen worker keeps its connections open; its missed heartbeats give it away."""
+    chief, worker, workspace = cluster(prepared, tmp_path)
+    leader, other = start(chief, worker, tmp_path)
+    leader.wait_for(rf"train:.*\|\s*[3-{STEPS - 1}]/{STEPS}\b")
+    other.process.send_signal(signal.SIGSTOP)
+    try:
+        output = lost_worker(leader, workspace, time.monotonic())
+    finally:
+        other.kill()
+    assert "stopped sending heartbeats" in output
