@@ -69,6 +69,8 @@ def run(name: str, args: list[str], limit: int) -> tuple[list[dict], str, float]
 def cell(value: float | None, unit: str) -> str:
     if value is None:
         return "–"
+    if unit == "img/s" and value < 100:
+        return f"{value:.1f} img/s"
     return UNITS.get(unit, "{:,.3g}").format(value)
 
 

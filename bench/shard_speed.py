@@ -68,7 +68,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=3, help="runs per setting; best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="runs per setting; best counts")
     args = parser.parse_args()
     # Imported here, not at the top: worker processes start fresh and re-import this
     # script, as `kedro run` workers re-import only the light kedro entry point.
