@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -114,6 +115,14 @@ def best_of(
             if between:
                 between()
     return rates
+
+
+def pairs(rates: dict[str, list[float]], ours: str, baseline: str) -> str:
+    """The ratio of each alternating round (its two runs were back to back), and their
+    median: a check on the best-of figure when the load changes between runs."""
+    ratios = [a / b for a, b in zip(rates[ours], rates[baseline])]
+    shown = " ".join(f"{r:.2f}" for r in ratios)
+    return f"per-round ratios {shown} (median {statistics.median(ratios):.2f}x)"
 
 
 def rate(count: int, action: Callable[[], Any]) -> float:

@@ -35,6 +35,7 @@ from common import (  # noqa: E402
     PHOTO_WIDTH,
     best_of,
     emit,
+    pairs,
     parameters,
     result,
     write_photo_folder,
@@ -173,7 +174,8 @@ def main() -> None:
         rows.append(result(
             "1a. input pipeline, 500x375 JPEG -> 480 crop (images/s)", best["ours"],
             best["baseline"], ">= 3x", ratio >= 3, "img/s",
-            f"{len(train)} images, batch {args.batch}, best of {args.repeat} alternating",
+            f"{len(train)} images, batch {args.batch}, best of {args.repeat} alternating; "
+            + pairs(rates, "ours", "baseline"),
         ))
 
         default = stage_parameters(photos=False)

@@ -6,7 +6,7 @@ HyperRule picks for images this size), and prints the best throughput of a few
 interleaved runs (pool start-up included) and the speed-up.
 It also times a pure-CPU task on 1 vs 2 processes: the speed-up the machine can give
 right now (about 2 on an idle 2-core machine, less when other work shares the cores).
-Usage: ``python bench/shard_speed.py [--images 300] [--workers 1 2] [--repeat 3]``.
+Usage: ``python bench/shard_speed.py [--images 600] [--workers 1 2] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 
-from common import PHOTO_HEIGHT, PHOTO_WIDTH, best_of, emit, photos, result
+from common import PHOTO_HEIGHT, PHOTO_WIDTH, best_of, emit, pairs, photos, result
 
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 
@@ -66,7 +66,7 @@ def cpu_headroom(tasks: int = 4, n: int = 2_000_000) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeat", type=int, default=5, help="runs per setting; best counts")
     args = parser.parse_args()
@@ -127,7 +127,8 @@ def main() -> None:
             f"write_shards + TFRecordShardsDataset.save, {len(images)} images, pool start-up "
             f"included, best of {args.repeat} alternating; the machine's own 2-vs-1-process "
             f"speed-up in the same run: {headroom:.2f}x (shards at {two / one / headroom:.0%} "
-            f"of it); identical shards: {len(checksums) == 1}",
+            f"of it); identical shards: {len(checksums) == 1}; "
+            + pairs(rates, "workers=2", "workers=1"),
         )])
 
 

@@ -12,6 +12,7 @@ import multiprocessing
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
 from typing import Literal
@@ -120,14 +121,21 @@ def encode_reads(
         for chunk in chunks:
             yield from task(chunk)
         return
-    with _pool_context().Pool(workers) as pool:
+    # concurrent.futures, not multiprocessing.Pool: a Pool's worker-handler thread wakes
+    # whenever results wait in its pipe, and with image-sized results it spins, taking a
+    # core from the workers (measured: 1-6 ms of CPU per image in this process, against
+    # 0.15 ms here).
+    pool = ProcessPoolExecutor(workers, mp_context=_pool_context())
+    try:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append(pool.apply_async(task, (chunk,)))
+            pending.append(pool.submit(task, chunk))
             if len(pending) >= 4 * workers:
-                yield from pending.popleft().get()
+                yield from pending.popleft().result()
         while pending:
-            yield from pending.popleft().get()
+            yield from pending.popleft().result()
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
