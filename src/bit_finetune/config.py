@@ -94,7 +94,7 @@ class HyperRuleParams:
 
 @dataclass(frozen=True)
 class PreprocessingParams:
-    encoding: Literal["jpeg", "png"] = "jpeg"
+    encoding: Literal["jpeg", "png", "raw"] = "jpeg"
     jpeg_quality: int = bounded(95, lo=1, hi=100)
     examples_per_shard: int = bounded(1024, lo=1)
     workers: int = bounded(2, lo=1)

@@ -62,7 +62,7 @@ FEATURES = {
 
 _FEATURE_DOCS = {
     "image": "bytes: the encoded square image (see 'encoding')",
-    "format": "bytes: b'jpeg' or b'png'",
+    "format": "bytes: b'jpeg', b'png' or b'raw' (uint8 RGB, row-major, square)",
     "label": "int64: index into label_names",
     "id": "bytes: the example's id in the image index",
     "height": "int64: original height, upright",
@@ -132,10 +132,21 @@ def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[
     time); without it the height and width are left unknown.
     """
     features = tf.io.parse_single_example(serialized, FEATURES)
-    image = tf.io.decode_image(features["image"], channels=3, expand_animations=False)
+    image = tf.cond(
+        tf.equal(features["format"], "raw"),
+        lambda: _raw_square(features["image"]),
+        lambda: tf.io.decode_image(features["image"], channels=3, expand_animations=False),
+    )
     if image_size is not None:
         image = tf.ensure_shape(image, [image_size, image_size, 3])
     return {"image": image, "label": features["label"], "id": features["id"]}
+
+
+def _raw_square(data: tf.Tensor) -> tf.Tensor:
+    """Raw uint8 RGB bytes of a square image as ``[S, S, 3]`` (the side from the length)."""
+    pixels = tf.io.decode_raw(data, tf.uint8)
+    side = tf.cast(tf.round(tf.sqrt(tf.cast(tf.size(pixels) // 3, tf.float64))), tf.int32)
+    return tf.reshape(pixels, [side, side, 3])
 
 
 def shard_count(examples: int, examples_per_shard: int) -> int:

@@ -23,7 +23,8 @@ from PIL import Image, ImageOps
 from bit_finetune.datasets.source import ReadResult
 from bit_finetune.imaging.probe import EXIF_ORIENTATION, MAX_PIXELS
 
-Encoding = Literal["jpeg", "png"]
+Encoding = Literal["jpeg", "png", "raw"]
+"""How a square is stored: JPEG, PNG, or raw uint8 RGB pixels in row-major order."""
 
 WHITE = (255, 255, 255, 255)
 _ALPHA_MODES = {"RGBA", "RGBa", "LA", "La", "PA"}
@@ -68,12 +69,14 @@ def encode(
             rgb = to_rgb(ImageOps.exif_transpose(image))
     square = rgb.resize((size, size), Image.Resampling.BILINEAR)
     out = io.BytesIO()
+    if encoding == "raw":
+        return EncodedImage(square.tobytes(), encoding, width, height)
     if encoding == "jpeg":
         square.save(out, format="JPEG", quality=quality)
     elif encoding == "png":
         square.save(out, format="PNG")
     else:
-        raise ValueError(f"preprocessing.encoding: {encoding!r} is not jpeg or png")
+        raise ValueError(f"preprocessing.encoding: {encoding!r} is not jpeg, png or raw")
     return EncodedImage(out.getvalue(), encoding, width, height)
 
 

@@ -79,17 +79,18 @@ def records(shards: ShardSet, split: str) -> dict[str, dict]:
     return out
 
 
-def test_images_round_trip(tmp_path: Path):
+@pytest.mark.parametrize("encoding", ["png", "raw"])
+def test_lossless_images_round_trip(tmp_path: Path, encoding: str):
     sizes = {f"u{i}": (SIZE, SIZE) if i < 6 else (30 + i, 20) for i in range(9)}
     source = BytesSource({uri: image(i, size) for i, (uri, size) in enumerate(sizes.items())})
     rows = index(list(sizes), ["train"] * 6 + ["validation"] * 2 + ["test"])
-    shards = run(source, rows, tmp_path / "shards")
+    shards = run(source, rows, tmp_path / "shards", encoding=encoding)
 
     assert shards.splits() == ["train", "validation", "test"]
     assert [shards.count(s) for s in shards.splits()] == [6, 2, 1]
     assert len(shards.files("train")) == 6  # 6 examples / 4 per shard -> 2 -> 8 -> at most 6
     assert shards.image_size == SIZE and shards.label_names == LABELS
-    assert shards.manifest["encoding"] == "png"
+    assert shards.manifest["encoding"] == encoding
     for example in shards.dataset("train"):
         uri = example["id"].numpy().decode().removeprefix("id-")
         i = int(uri[1:])
@@ -99,7 +100,7 @@ def test_images_round_trip(tmp_path: Path):
     for split in ("validation", "test"):
         for example_id, features in records(shards, split).items():
             assert (int(features["width"]), int(features["height"])) == sizes[example_id[3:]]
-            assert features["format"].numpy() == b"png"
+            assert features["format"].numpy() == encoding.encode()
     shapes = {tuple(e["image"].shape) for e in shards.dataset("validation")}
     assert shapes == {(SIZE, SIZE, 3)}
 
