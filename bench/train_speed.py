@@ -5,7 +5,9 @@ Part 1, loop overhead: the embedded default's model, resolution and batch
 (``conf/base/parameters``), trained on the same in-memory images through the same
 ``train_dataset`` input function, by ``bit_finetune.training.loop.train`` (default
 strategy) and by ``model.fit`` (same SGD, HyperRule schedule, loss and accuracy metric,
-``jit_compile=False`` as our loop on a CPU). Runs alternate; each gives its images/s
+``jit_compile=False`` as our loop on a CPU), each with its own defaults: our loop runs
+``training.steps_per_call`` steps per graph call, ``fit`` one (``steps_per_execution``
+1). Runs alternate; each gives its images/s
 over the steps after ``WARMUP_STEPS`` (loop: its own throughput log; fit: from the end
 of one batch to the end of the last); the best run of each side counts.
 
@@ -351,7 +353,9 @@ def main() -> None:
     rows = [result(
         f"4a. training step, {architecture} {crop}x{crop} batch {batch}: custom loop vs "
         "Keras fit (images/s)", ours, fit, ">= 1.0x", ours / fit >= 1.0, "img/s",
-        f"default strategy, float32, no XLA; {args.steps} steps after {WARMUP_STEPS} "
+        f"default strategy, float32, no XLA; our loop at its default steps_per_call "
+        f"{training.get('steps_per_call', 1)}, fit at its default steps_per_execution 1; "
+        f"{args.steps} steps after {WARMUP_STEPS} "
         f"warm-up steps, best of {args.repeat} alternating runs; "
         + pairs(rates, "custom loop", "keras fit"),
     )]

@@ -133,8 +133,11 @@ class TrainingParams:
     xla: Literal["auto", "on", "off"] = "auto"
     checkpoint_every: int = bounded(100, lo=1)
     log_every: int = bounded(10, lo=1)
+    steps_per_call: int = bounded(10, lo=1)
     shuffle_buffer: int = bounded(1024, lo=1)
     seed: int = 0
+    deterministic: bool = False
+    cluster_start_timeout: float = bounded(600.0, lo=1.0)
     progress: bool = True
 
 

@@ -41,6 +41,7 @@ from bit_finetune.training.strategy import (
     dtype_policy,
     is_chief,
     precision_policy,
+    set_op_determinism,
     use_xla,
 )
 
@@ -113,7 +114,7 @@ class Trainer:
         if data.examples < 1:
             raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
         self.data, self.recipe, self.params, self.workspace = data, recipe, params, workspace
-        self.strategy = strategy or choose_strategy(params.strategy)
+        self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         device = accelerator(self.strategy)
         self.policy = precision_policy(params.mixed_precision, device)
         self.jit = use_xla(params.xla, device)
@@ -131,6 +132,7 @@ class Trainer:
             self.total_steps,
         )
         keras.utils.set_random_seed(params.seed)
+        set_op_determinism(params.deterministic)
         with self.strategy.scope(), dtype_policy(self.policy):
             self.model = build_model()
             optimizer = keras.optimizers.SGD(learning_rate=self.schedule, momentum=MOMENTUM)
@@ -214,13 +216,16 @@ class Trainer:
 
         return input_fn
 
-    def _train_step(self, element_spec: Any) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor]]:
-        """A ``tf.function`` running one step on every replica; returns the global mean
-        loss and the number of correct predictions in the global batch."""
+    def _train_steps(self, element_spec: Any) -> tuple[Callable, Callable]:
+        """Two ``tf.function``s running steps on every replica: ``one(batch)`` runs one
+        step on a given batch, ``many(iterator, n)`` runs ``n`` steps in one graph call
+        (no Python round trip between them). Both return the global loss and the number
+        of correct predictions, summed over their steps."""
         model, optimizer, strategy = self.model, self.optimizer, self.strategy
         variables = model.trainable_variables
         loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
         global_batch = self.global_batch
+        total = tf.distribute.ReduceOp.SUM
 
         @tf.function(jit_compile=self.jit)
         def gradients(images: tf.Tensor, labels: tf.Tensor):
@@ -237,14 +242,24 @@ class Trainer:
             optimizer.apply_gradients(zip(grads, variables))
             return loss, correct
 
-        @tf.function(input_signature=[element_spec])
-        def train_step(batch):
+        def step(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
             loss, correct = strategy.run(replica_step, args=batch)
             self.step.assign_add(1)
-            total = tf.distribute.ReduceOp.SUM
             return strategy.reduce(total, loss, None), strategy.reduce(total, correct, None)
 
-        return train_step
+        @tf.function(input_signature=[element_spec])
+        def one(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
+            return step(batch)
+
+        @tf.function
+        def many(iterator: Any, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+            loss_sum, correct_sum = tf.constant(0.0), tf.constant(0.0)
+            for _ in tf.range(n):
+                loss, correct = step(next(iterator))
+                loss_sum, correct_sum = loss_sum + loss, correct_sum + correct
+            return loss_sum, correct_sum
+
+        return one, many
 
     def _fit(
         self,
@@ -256,14 +271,14 @@ class Trainer:
         """Train from ``start`` to ``total_steps``; return the history extended by it."""
         params, total_steps = self.params, self.total_steps
         batches = self.strategy.distribute_datasets_from_function(self._input_fn(start))
-        train_step = self._train_step(batches.element_spec)
+        one, many = self._train_steps(batches.element_spec)
         writer = (
             tf.summary.create_file_writer(str(write_dir / "tensorboard"))
             if self.chief
             else tf.summary.create_noop_writer()
         )
         rows = history.to_dict("records")
-        window: list[tuple[tf.Tensor, tf.Tensor]] = []
+        window: list[tuple[tf.Tensor, tf.Tensor, int]] = []
         clock = time.perf_counter()
         iterator = iter(batches)
         progress = tqdm(
@@ -274,13 +289,19 @@ class Trainer:
             disable=not (self.chief and params.progress),
         )
         with writer.as_default(), progress:
-            for done in range(start + 1, total_steps + 1):
-                batch = next(iterator)
-                if done == start + 1:
+            done = start
+            while done < total_steps:
+                if done == start:  # the first batch also goes to TensorBoard
+                    batch = next(iterator)
                     first = self.strategy.experimental_local_results(batch[0])[0]
-                    summaries.image("mixup_sample", image_grid(as_unit_float(first)), step=done)
-                window.append(train_step(batch))
-                progress.update(1)
+                    summaries.image("mixup_sample", image_grid(as_unit_float(first)), step=done + 1)
+                    steps, (loss, correct) = 1, one(batch)
+                else:
+                    steps = self._steps_to_boundary(done)
+                    loss, correct = many(iterator, tf.constant(steps, tf.int64))
+                done += steps
+                window.append((loss, correct, steps))
+                progress.update(steps)
                 if done % params.log_every == 0 or done == total_steps:
                     row = self._log_row(window, done, time.perf_counter() - clock)
                     rows.append(row)
@@ -309,17 +330,27 @@ class Trainer:
         )
         return pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS).astype({"step": "int64"})
 
+    def _steps_to_boundary(self, done: int) -> int:
+        """Steps of the next graph call: up to ``steps_per_call``, never past the next
+        log row, checkpoint or the last step."""
+        params = self.params
+        return min(
+            params.steps_per_call,
+            params.log_every - done % params.log_every,
+            params.checkpoint_every - done % params.checkpoint_every,
+            self.total_steps - done,
+        )
+
     def _log_row(
-        self, window: list[tuple[tf.Tensor, tf.Tensor]], done: int, seconds: float
+        self, window: list[tuple[tf.Tensor, tf.Tensor, int]], done: int, seconds: float
     ) -> dict[str, float]:
         """Mean loss and accuracy over the steps since the last log, LR and throughput."""
-        losses = [float(loss) for loss, _ in window]
-        correct = math.fsum(float(hits) for _, hits in window)
-        images = self.global_batch * len(window)
+        steps = sum(n for _, _, n in window)
+        images = self.global_batch * steps
         return {
             "step": done,
-            "loss": math.fsum(losses) / len(losses),
+            "loss": math.fsum(float(loss) for loss, _, _ in window) / steps,
             "learning_rate": float(self.schedule(done - 1)),
-            "accuracy": correct / images,
+            "accuracy": math.fsum(float(hits) for _, hits, _ in window) / images,
             "images_per_second": images / max(seconds, 1e-9),
         }
