@@ -1,7 +1,10 @@
-"""SavedModel (TF Hub) backbones: fine-tuning, input range, errors and saving."""
+"""SavedModel (TF Hub) backbones: official BiT SavedModels loaded natively, other
+SavedModels through TFSMLayer (fine-tuning, input range, saving), and errors."""
 
 from __future__ import annotations
 
+import logging
+import shutil
 from pathlib import Path
 
 import keras
@@ -11,7 +14,7 @@ import tensorflow as tf
 
 from bit_finetune.bit import HubBackbone, backbone_input_range, build_classifier
 from bit_finetune.config import ConfigError
-from tests.bit.conftest import TinyFeatureExtractor
+from tests.bit.conftest import TinyFeatureExtractor, save_official_bit
 
 IMAGES = np.random.default_rng(0).random((4, 32, 32, 3), dtype="float32")
 LABELS = np.array([0, 1, 2, 1])
@@ -29,6 +32,55 @@ def compiled(model: keras.Model) -> keras.Model:
     return model
 
 
+@pytest.fixture(scope="module")
+def official_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An R14x0.25 SavedModel laid out like the TF Hub BiT modules (never modified)."""
+    path = tmp_path_factory.mktemp("official") / "bit_r14x0.25"
+    save_official_bit("R14x0.25", path)
+    return path
+
+
+def test_official_bit_saved_model_gives_a_native_classifier(
+    official_saved_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bit_finetune.bit.hub"):
+        model = build_classifier("R14x0.25", 3, weights=str(official_saved_model))
+    assert "loaded into a native R14x0.25 backbone" in caplog.text
+    backbone = model.get_layer("backbone")
+    assert not isinstance(backbone, HubBackbone)
+    assert backbone.get_layer("root_conv").kernel.shape == (7, 7, 3, 16)
+    assert backbone_input_range(model) == (-1.0, 1.0)
+    features = backbone(model.get_layer("input_scaling")(IMAGES))
+    expected = tf.saved_model.load(str(official_saved_model))(tf.constant(IMAGES))
+    np.testing.assert_allclose(features, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_native_classifier_from_a_saved_model_round_trips_in_safe_mode(tmp_path: Path) -> None:
+    saved_model = tmp_path / "bit"
+    save_official_bit("R14x0.25", saved_model)
+    model = compiled(build_classifier("R14x0.25", 3, weights=str(saved_model)))
+    for _ in range(3):
+        model.train_on_batch(IMAGES, LABELS)
+    path = tmp_path / "classifier.keras"
+    model.save(path)
+    shutil.rmtree(saved_model)  # nothing of the SavedModel is needed any more
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded(IMAGES), model(IMAGES), rtol=1e-6, atol=1e-6)
+    assert np.abs(model(IMAGES).numpy()).max() > 0
+    assert backbone_input_range(loaded) == (-1.0, 1.0)
+
+
+def test_official_saved_model_of_another_size_fails_in_one_line(tmp_path: Path) -> None:
+    save_official_bit("R14x0.5", tmp_path / "bit_r14x0.5")
+    with pytest.raises(ConfigError) as info:
+        build_classifier("R14x0.25", 2, weights=str(tmp_path / "bit_r14x0.5"))
+    message = str(info.value)
+    assert message.startswith("training.model.weights:") and "\n" not in message
+    assert "bit_r14x0.5" in message
+    assert "'resnet/root_block/standardized_conv2d/kernel'" in message
+    assert "(7, 7, 3, 32)" in message and "(7, 7, 3, 16)" in message
+
+
 def test_fine_tuning_updates_the_saved_model_variables(hub_saved_model: Path) -> None:
     model = compiled(build_classifier("R14x0.25", 3, weights=str(hub_saved_model)))
     backbone = model.get_layer("backbone")
@@ -44,8 +96,12 @@ def test_fine_tuning_updates_the_saved_model_variables(hub_saved_model: Path) ->
     assert np.abs(backbone_kernel(model) - start).max() > 1e-6
 
 
-def test_hub_backbone_sees_unit_range_images(hub_saved_model: Path) -> None:
-    model = build_classifier("R14x0.25", 3, weights=str(hub_saved_model))
+def test_hub_backbone_sees_unit_range_images(
+    hub_saved_model: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="bit_finetune.bit.hub"):
+        model = build_classifier("R14x0.25", 3, weights=str(hub_saved_model))
+    assert "using its graph (TFSMLayer)" in caplog.text
     assert backbone_input_range(model) == (0.0, 1.0)
     features = keras.Model(model.input, model.get_layer("backbone").output)(IMAGES)
     direct = tf.saved_model.load(str(hub_saved_model)).signatures["serving_default"]
@@ -99,19 +155,26 @@ def test_feature_output_is_picked_by_name(tmp_path: Path) -> None:
         build_classifier("R14x0.25", 2, weights=str(tmp_path / "bad"))
 
 
+def garbage_saved_model(path: Path) -> Path:
+    (path / "saved_model.pb").write_bytes(b"\x00 not a SavedModel \xff\n" * 3)
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "match"),
     [
         (lambda p: p / "absent", "not found"),
         (lambda p: p, "neither an .npz file nor a SavedModel directory"),
+        (garbage_saved_model, "cannot load SavedModel"),
     ],
 )
 def test_bad_saved_model_locations(tmp_path: Path, make, match: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^training\.model\.weights: .*{match}"):
+    with pytest.raises(ConfigError, match=rf"^training\.model\.weights: .*{match}") as info:
         build_classifier("R14x0.25", 2, weights=str(make(tmp_path)))
+    assert "\n" not in str(info.value)
 
 
-def test_keras_round_trip_needs_unsafe_mode_and_keeps_tuned_weights(
+def test_fallback_keras_round_trip_needs_unsafe_mode_and_keeps_tuned_weights(
     hub_saved_model: Path, tmp_path: Path
 ) -> None:
     model = compiled(build_classifier("R14x0.25", 3, weights=str(hub_saved_model)))

@@ -2,8 +2,8 @@
 that are missing, not a model or the wrong shape fail in one line naming the key.
 
 Model-package level cases are in tests/bit (test_npz.py: missing file, not an npz,
-wrong architecture, missing key; test_hub.py: bad SavedModel locations); here they go
-through a pipeline run.
+wrong architecture, missing key; test_hub.py: bad SavedModel locations, official BiT
+SavedModels of the wrong size); here they go through a pipeline run.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from reliability.project import files, new_project, run_in_process, tiny
 
 from bit_finetune.bit import build_classifier, save_npz
 from bit_finetune.config import ConfigError
+from tests.bit.conftest import save_official_bit
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
@@ -52,9 +53,18 @@ def test_a_keras_file_with_a_lambda_layer_is_refused(tmp_path):
     assert marker.exists(), "the payload runs when safe mode is off"
 
 
-def test_a_genuine_classifier_loads_in_safe_mode(tmp_path):
+def official_saved_model(tmp: Path, architecture: str = "R14x0.25") -> str:
+    """A SavedModel laid out like the TF Hub BiT modules."""
+    path = tmp / f"bit-{architecture}"
+    save_official_bit(architecture, path)
+    return str(path)
+
+
+@pytest.mark.parametrize("weights", ["random", "bit-saved-model"])
+def test_a_genuine_classifier_loads_in_safe_mode(tmp_path, weights):
+    source = official_saved_model(tmp_path) if weights == "bit-saved-model" else "random"
     dataset = classifier_dataset(tmp_path / "classifier.keras")
-    dataset.save(build_classifier("R14x0.25", 3))
+    dataset.save(build_classifier("R14x0.25", 3, weights=source))
     assert dataset.load().output_shape == (None, 3)
 
 
@@ -123,8 +133,9 @@ def wrong_shapes(tmp: Path) -> str:
         (not_a_saved_model, "neither an .npz file nor a SavedModel directory"),
         (not_an_npz, "not a readable .npz archive"),
         (wrong_shapes, "R14x0.5.npz"),
+        (lambda tmp: official_saved_model(tmp, "R14x0.5"), "standardized_conv2d/kernel'"),
     ],
-    ids=["folder", "not-a-model", "wrong-shapes"],
+    ids=["folder", "not-a-model", "wrong-shapes", "saved-model-wrong-shapes"],
 )
 def test_unusable_weights_fail_the_run_in_one_line_naming_the_key(project, tmp_path, make, words):
     weights = make(tmp_path)

@@ -7,7 +7,7 @@ import os
 import keras
 
 from bit_finetune.bit.backbone import build_backbone
-from bit_finetune.bit.hub import HubBackbone
+from bit_finetune.bit.hub import HubBackbone, saved_model_backbone
 from bit_finetune.bit.layers import InputScaling
 from bit_finetune.bit.npz import load_npz
 from bit_finetune.bit.specs import ARCHITECTURES, Architecture, get_architecture
@@ -27,11 +27,13 @@ def build_classifier(
     - ``"random"``: a native backbone, freshly initialised;
     - a path or fsspec URL ending in ``.npz``: a native backbone with official BiT weights
       (the file's 21843-way head is ignored);
-    - an ``http(s)`` TF Hub handle or a local SavedModel directory: a :class:`HubBackbone`.
-      Its feature width must equal that of ``architecture``, which names the model.
+    - an ``http(s)`` TF Hub handle or a local SavedModel directory: a native backbone
+      holding its weights when its variables carry the official BiT names (as the TF Hub
+      BiT modules' do), else a :class:`HubBackbone` whose feature width must equal that
+      of ``architecture`` (see :func:`bit_finetune.bit.hub.saved_model_backbone`).
 
-    Native backbones see images scaled to [-1, 1]; Hub SavedModels rescale internally and
-    see [0, 1]. The ``input_scaling`` layer records the range. The head is a
+    Native backbones see images scaled to [-1, 1]; a :class:`HubBackbone` sees [0, 1], as
+    Hub models take them. The ``input_scaling`` layer records the range. The head is a
     zero-initialised float32 Dense layer named ``head``, so logits stay float32 under a
     mixed-precision policy.
     """
@@ -43,10 +45,9 @@ def build_classifier(
         backbone = build_backbone(arch)
         if source != "random":
             load_npz(backbone, source)
-        value_range = NATIVE_RANGE
     else:
-        backbone = HubBackbone(source, name="backbone")
-        value_range = HUB_RANGE
+        backbone = saved_model_backbone(source, arch)
+    value_range = HUB_RANGE if isinstance(backbone, HubBackbone) else NATIVE_RANGE
 
     images = keras.Input(shape=(None, None, 3), name="images")
     scaled = InputScaling(*value_range, dtype="float32", name="input_scaling")(images)

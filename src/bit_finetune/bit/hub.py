@@ -1,22 +1,27 @@
 """BiT backbones from TF Hub handles or local TF2 SavedModel directories.
 
-The SavedModel is wrapped in a ``keras.layers.TFSMLayer`` (``tensorflow_hub.KerasLayer``
-cannot live in a Keras 3 model) with ``trainable=True``, so fine-tuning updates its
-variables. It is called through its ``serving_default`` signature, or through its
-``__call__`` function when it has no such signature. A dict of outputs is reduced to the
-feature vector: its only entry, or the one named ``feature_vector`` or ``default``.
-BiT Hub models take images in [0, 1] and rescale internally.
+A SavedModel whose variables (its Reusable SavedModel ``variables`` list) carry the
+official BiT names, as the TF Hub BiT modules' do
+(``resnet/block1/unit01/a/standardized_conv2d/kernel:0``), is not kept: its variables are
+read once and loaded into the native backbone through the same name and shape checks as
+an ``.npz`` file (:func:`bit_finetune.bit.npz.load_official_weights`). The classifier is
+then fully native: it sees [-1, 1] and saves and loads in Keras safe mode.
 
-Saving: a classifier containing a :class:`HubBackbone` saves to ``.keras`` with the
-fine-tuned variable values, but the SavedModel's graph stays outside the file: loading
-re-reads it from the recorded handle (the Hub cache or the local directory must still be
-there) and then restores the saved values. Keras refuses this in safe mode, since a
-SavedModel graph is code; pass ``safe_mode=False`` to ``keras.saving.load_model`` for
-SavedModels you trust.
+Any other SavedModel is wrapped in a :class:`HubBackbone`, a ``keras.layers.TFSMLayer``
+(``tensorflow_hub.KerasLayer`` cannot live in a Keras 3 model) with ``trainable=True``,
+so fine-tuning updates its variables. It is called through its ``serving_default``
+signature, or through its ``__call__`` function when it has no such signature. A dict of
+outputs is reduced to the feature vector: its only entry, or the one named
+``feature_vector`` or ``default``. It sees images in [0, 1], as Hub image models take
+them. Its graph stays outside the ``.keras`` file: loading re-reads it from the recorded
+handle and then restores the saved values, which Keras refuses in safe mode (a SavedModel
+graph is code); pass ``safe_mode=False`` to ``keras.saving.load_model`` for SavedModels
+you trust. Which of the two paths a handle takes is logged at INFO.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 from typing import Any
@@ -24,7 +29,12 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.npz import load_official_weights, official_key, weight_keys
+from bit_finetune.bit.specs import Architecture
 from bit_finetune.config import ConfigError
+
+logger = logging.getLogger(__name__)
 
 PARAM = "training.model.weights"
 FEATURE_KEYS = ("feature_vector", "default")
@@ -58,6 +68,42 @@ def resolve_saved_model(handle: str) -> str:
             "(no saved_model.pb inside)"
         )
     return path
+
+
+def saved_model_backbone(handle: str, architecture: Architecture) -> keras.Layer:
+    """The backbone named ``backbone`` for a Hub handle or SavedModel directory.
+
+    A native ``architecture`` backbone holding the SavedModel's weights when any of its
+    variables carries an official BiT name of that architecture (then every name and
+    shape must fit, else :class:`ConfigError`), otherwise a :class:`HubBackbone`.
+    """
+    path = resolve_saved_model(handle)
+    variables = _saved_model_variables(handle, path)
+    backbone = build_backbone(architecture)
+    if not {official_key(name) for name in variables} & set(weight_keys(backbone)):
+        logger.info(
+            "SavedModel '%s' has no official BiT %s variables: using its graph (TFSMLayer)",
+            handle,
+            architecture.name,
+        )
+        return HubBackbone(handle, name="backbone")
+    load_official_weights(backbone, variables, handle)
+    logger.info(
+        "SavedModel '%s' holds official BiT variables: loaded into a native %s backbone",
+        handle,
+        architecture.name,
+    )
+    return backbone
+
+
+def _saved_model_variables(handle: str, path: str) -> dict[str, tf.Variable]:
+    """The SavedModel's ``variables`` attribute (Reusable SavedModel API) by name, no ``:0``."""
+    try:
+        loaded = tf.saved_model.load(path)
+    except Exception as e:  # parse, op and checkpoint errors all mean the same here
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ConfigError(f"{PARAM}: cannot load SavedModel '{handle}' ({reason})") from e
+    return {v.name.split(":")[0]: v for v in getattr(loaded, "variables", ())}
 
 
 def _call_endpoint(path: str) -> str:

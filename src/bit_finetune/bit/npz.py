@@ -10,18 +10,22 @@ Keys (kernels HWIO, Group Norm parameters 1-D)::
     resnet/head/conv2d/{kernel,bias}        (1x1 conv head; never loaded)
 
 Each key is derived from a backbone layer name (``block1_unit01_a_proj`` ->
-``resnet/block1/unit01/a/proj/standardized_conv2d``) plus the variable name.
+``resnet/block1/unit01/a/proj/standardized_conv2d``) plus the variable name. The TF Hub
+BiT SavedModels name their variables the same way (plus TensorFlow's ``:0``), so
+:func:`load_official_weights` serves both sources (see :mod:`bit_finetune.bit.hub`).
 """
 
 from __future__ import annotations
 
 import re
 import zipfile
+from collections.abc import Mapping
 from typing import Any
 
 import fsspec
 import keras
 import numpy as np
+from numpy.typing import ArrayLike
 
 from bit_finetune.config import ConfigError
 
@@ -77,23 +81,41 @@ def save_npz(model: keras.Model, path: str) -> None:
         np.savez(f, **arrays)
 
 
+def official_key(name: str) -> str:
+    """A weight name in the official layout: numbered convolutions lose their number."""
+    return _NUMBERED_CONV.sub("/standardized_conv2d/", name)
+
+
+def load_official_weights(
+    backbone: keras.Model, weights: Mapping[str, ArrayLike], source: str
+) -> None:
+    """Assign ``weights``, arrays by official name, to ``backbone`` (head entries ignored).
+
+    ``source`` names where the weights come from in errors. Raises :class:`ConfigError`
+    naming ``training.model.weights`` when names or shapes do not fit the backbone;
+    nothing is assigned unless every weight fits.
+    """
+    targets = weight_keys(backbone)
+    names = {official_key(n): n for n in weights}
+    names = {k: n for k, n in names.items() if not k.startswith(HEAD_PREFIX)}
+    _check_keys(source, list(targets), list(names))
+    arrays = {key: _fit(source, key, weights[names[key]], v) for key, v in targets.items()}
+    for key, variable in targets.items():
+        variable.assign(arrays[key])
+
+
 def load_npz(backbone: keras.Model, path: str) -> None:
     """Assign the weights of an official BiT ``.npz`` file (head ignored) to ``backbone``.
 
     Raises :class:`ConfigError` naming ``training.model.weights`` when the file is
-    missing or not an npz archive, or when its keys or shapes do not fit the backbone;
-    nothing is assigned unless every weight fits.
+    missing or not an npz archive, or as :func:`load_official_weights` does.
     """
-    targets = weight_keys(backbone)
     try:
         with fsspec.open(path, "rb") as f:
             archive = np.load(f, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array")
-            names = {_NUMBERED_CONV.sub("/standardized_conv2d/", n): n for n in archive.files}
-            names = {k: n for k, n in names.items() if not k.startswith(HEAD_PREFIX)}
-            _check_keys(path, list(targets), list(names))
-            arrays = {key: _fit(path, key, archive[names[key]], v) for key, v in targets.items()}
+            load_official_weights(backbone, archive, path)
     except ConfigError:
         raise
     except FileNotFoundError as e:
@@ -103,8 +125,6 @@ def load_npz(backbone: keras.Model, path: str) -> None:
         ) from e
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ConfigError(f"{PARAM}: '{path}' is not a readable .npz archive ({e})") from e
-    for key, variable in targets.items():
-        variable.assign(arrays[key])
 
 
 def _is_backbone(model: Any) -> bool:
@@ -113,32 +133,33 @@ def _is_backbone(model: Any) -> bool:
     )
 
 
-def _check_keys(path: str, needed: list[str], present: list[str]) -> None:
+def _check_keys(source: str, needed: list[str], present: list[str]) -> None:
     missing = [k for k in needed if k not in set(present)]
     if missing:
         raise ConfigError(
-            f"{PARAM}: '{path}' lacks {len(missing)} of the {len(needed)} weights the "
-            f"architecture needs, first '{missing[0]}'; is it an official BiT .npz of the "
-            "size set in training.model.architecture?"
+            f"{PARAM}: '{source}' lacks {len(missing)} of the {len(needed)} weights the "
+            f"architecture needs, first '{missing[0]}'; are these official BiT weights of "
+            "the size set in training.model.architecture?"
         )
     extra = sorted(set(present) - set(needed))
     if extra:
         raise ConfigError(
-            f"{PARAM}: '{path}' has {len(extra)} weights the architecture lacks, first "
-            f"'{extra[0]}'; set training.model.architecture to the file's size"
+            f"{PARAM}: '{source}' has {len(extra)} weights the architecture lacks, first "
+            f"'{extra[0]}'; set training.model.architecture to the weights' size"
         )
 
 
-def _fit(path: str, key: str, array: np.ndarray, variable: keras.Variable) -> np.ndarray:
-    """The array in the variable's shape and dtype (size-1 axes may differ), or raise."""
+def _fit(source: str, key: str, value: ArrayLike, variable: keras.Variable) -> np.ndarray:
+    """The value in the variable's shape and dtype (size-1 axes may differ), or raise."""
+    array = np.asarray(value)
     shape = tuple(variable.shape)
     squeezed = tuple(d for d in shape if d != 1)
     if array.shape != shape and np.squeeze(array).shape == squeezed:
         array = array.reshape(shape)
     if array.shape != shape:
         raise ConfigError(
-            f"{PARAM}: '{path}' does not fit the architecture: '{key}' has shape "
-            f"{array.shape} in the file but {shape} in the model; set "
-            "training.model.architecture to the file's size"
+            f"{PARAM}: '{source}' does not fit the architecture: '{key}' has shape "
+            f"{array.shape} there but {shape} in the model; set "
+            "training.model.architecture to the weights' size"
         )
     return array.astype(variable.dtype)
