@@ -2,11 +2,17 @@
 
 import os
 
-# Keep TensorFlow's C++ start-up chatter out of the run log; users can still set it.
+# TensorFlow's C++ log level where it is still read (users can still set it); the start-up
+# notices it no longer silences are filtered by bit_finetune.tf_quiet below.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
 
 from kedro.config import OmegaConfigLoader  # noqa: E402
+
+from bit_finetune.tf_quiet import quiet_tensorflow_start_up  # noqa: E402
+
+# Before anything imports it: TensorFlow's start-up notices stay off the console.
+quiet_tensorflow_start_up()
 
 from bit_finetune.hooks import (  # noqa: E402
     CatalogOutputsHook,

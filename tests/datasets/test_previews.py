@@ -12,6 +12,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from kedro.io import DatasetError
 
+from bit_finetune.bit import build_classifier
 from bit_finetune.datasets import (
     DigitsDataset,
     ImageFolderDataset,
@@ -20,6 +21,8 @@ from bit_finetune.datasets import (
     TFDSDataset,
     WorkspaceDataset,
 )
+from bit_finetune.datasets.keras_model import KerasModelDataset
+from bit_finetune.datasets.markdown import MarkdownDataset
 from tests.datasets.test_tfds import TinyShapes
 
 SOURCE_COLUMNS = ["id", "uri", "label_name", "split"]
@@ -126,3 +129,25 @@ def test_workspace_preview_sums_each_entry(tmp_path: Path):
     assert preview["columns"] == ["entry", "files", "bytes"]
     assert preview["data"] == [["checkpoints", 2, 100], ["history.csv", 1, 7],
                                ["tensorboard", 1, 5]]
+
+
+def test_keras_model_preview_lists_layers_and_parameters(tmp_path: Path):
+    model = build_classifier("R14x0.25", 3)
+    dataset = KerasModelDataset(filepath=str(tmp_path / "classifier.keras"))
+    dataset.save(model)
+    preview = dataset.preview()
+    assert preview["columns"] == ["layer", "type", "output", "parameters", "trainable"]
+    rows = {row[0]: row for row in preview["data"]}
+    assert list(rows) == [layer.name for layer in model.layers] + ["total"]
+    assert rows["head"][1:] == ["Dense", "[?, 3]", model.get_layer("head").count_params(),
+                                model.get_layer("head").count_params()]
+    assert rows["total"][2:4] == ["[?, 3]", model.count_params()]
+    assert sum(row[3] for row in preview["data"][:-1]) == model.count_params()
+    assert strict_json(preview) == preview
+
+
+def test_markdown_preview_is_the_page_as_written(tmp_path: Path):
+    page = "# Run report\n\n| split | top-1 |\n| --- | ---: |\n| test | 99.44% |\n"
+    dataset = MarkdownDataset(filepath=str(tmp_path / "report.md"))
+    dataset.save(page)
+    assert dataset.preview() == page

@@ -46,13 +46,14 @@ METADATA_PANEL = """(() => {
             .map(k => k.textContent.replaceAll('"', '')),
         image: panel.querySelector('img.pipeline-metadata__plot-image')?.getAttribute('src')
             ?.slice(0, 22) ?? null,
+        text: panel.querySelector('.pipeline-text-renderer__content')?.textContent ?? '',
     };
 })()"""
 """The open side panel: its title and what its dataset preview shows."""
 
 PNG = "data:image/png;base64,"
 PREVIEWS = {
-    # dataset: what its preview must show (table columns, JSON keys, or a PNG)
+    # dataset: what its preview must show (table columns, JSON keys, a PNG, or text)
     "raw_images": {"columns": ["id", "uri", "label_name", "split"]},
     "image_index": {"columns": ["id", "uri", "label", "label_name", "split"]},
     "image_profile": {"columns": ["id", "width", "height", "channels"]},
@@ -63,6 +64,8 @@ PREVIEWS = {
     "hyperrule": {"keys": ["resize_size", "reasons", "overrides"]},
     "metrics": {"keys": ["model"]},
     "serving_model": {"keys": ["signatures", "serve", "serve_float", "bytes"]},
+    "classifier": {"columns": ["layer", "type", "output", "parameters", "trainable"]},
+    "run_report": {"text": ["# Run report", "## Results", "## HyperRule"]},
     "resolution_plot": {"image": PNG},
     "mistakes_plot": {"image": PNG},
 }
@@ -93,7 +96,7 @@ def shown_preview(browser: Any, name: str) -> dict[str, Any]:
     click_dataset(browser, name)
     return browser.wait_for(
         f"(p => p && p.title === {json.dumps(name)} && "
-        f"(p.columns.length || p.keys.length || p.image) && p)({METADATA_PANEL})",
+        f"(p.columns.length || p.keys.length || p.image || p.text) && p)({METADATA_PANEL})",
         timeout=30,
     )
 
@@ -105,6 +108,8 @@ def assert_preview(panel: dict[str, Any], expected: dict[str, Any]) -> None:
         assert set(expected["keys"]) <= set(panel["keys"]), panel
     if "image" in expected:
         assert panel["image"] == expected["image"], panel
+    if "text" in expected:
+        assert set(expected["text"]) <= set(panel["text"].splitlines()), panel
 
 
 @pytest.fixture(scope="module")

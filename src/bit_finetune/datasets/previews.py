@@ -1,14 +1,23 @@
-"""kedro-viz previews of the image sources: the first examples each one lists."""
+"""kedro-viz previews: the first examples an image source lists, a Keras model's layers."""
 
 from __future__ import annotations
 
+import math
 from itertools import islice
+from typing import TYPE_CHECKING, Any, NewType
 
 from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.source import ImageSource
 
+if TYPE_CHECKING:
+    import keras
+
 SOURCE_COLUMNS = ["id", "uri", "label_name", "split"]
+LAYER_COLUMNS = ["layer", "type", "output", "parameters", "trainable"]
+
+TextPreview = NewType("TextPreview", str)
+"""Text that kedro-viz shows as it is, in a monospace box (its ``text`` preview kind)."""
 
 
 def source_table(source: ImageSource, nrows: int) -> TablePreview:
@@ -17,4 +26,30 @@ def source_table(source: ImageSource, nrows: int) -> TablePreview:
         [item.id, item.uri, item.label_name, item.split]
         for item in islice(source.scan(), nrows)
     ]
-    return TablePreview({"index": list(range(len(rows))), "columns": SOURCE_COLUMNS, "data": rows})
+    return _table(SOURCE_COLUMNS, rows)
+
+
+def layer_table(model: keras.Model) -> TablePreview:
+    """One row per top-level layer of a functional ``model`` (a nested backbone is one
+    row): its type, output shape and parameter counts; then a row of the model's totals."""
+    rows = [
+        [layer.name, type(layer).__name__, _shape(layer.output.shape), layer.count_params(),
+         _size(layer.trainable_weights)]
+        for layer in model.layers
+    ]  # fmt: skip
+    rows.append(["total", model.name, _shape(model.output.shape), model.count_params(),
+                 _size(model.trainable_weights)])  # fmt: skip
+    return _table(LAYER_COLUMNS, rows)
+
+
+def _table(columns: list[str], rows: list[list[Any]]) -> TablePreview:
+    return TablePreview({"index": list(range(len(rows))), "columns": columns, "data": rows})
+
+
+def _shape(shape: tuple[int | None, ...]) -> str:
+    """``[?, ?, ?, 3]``: unknown sizes as ``?``, as the serving model's preview writes them."""
+    return "[" + ", ".join("?" if size is None else str(size) for size in shape) + "]"
+
+
+def _size(weights: list[Any]) -> int:
+    return sum(math.prod(weight.shape) for weight in weights)

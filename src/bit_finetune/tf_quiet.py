@@ -1,0 +1,128 @@
+"""TensorFlow's native start-up notices kept off the console.
+
+TensorFlow 2.21 logs through Abseil before anything can configure it, so
+``TF_CPP_MIN_LOG_LEVEL`` no longer silences the notices printed when it is imported and
+when it first looks for devices (oneDNN, CUDA drivers, CPU instructions, ``cuInit``).
+:func:`quiet_tensorflow_start_up` makes the first ``import tensorflow``, wherever it
+happens, run with file descriptor 2 captured, list the devices, and write back every
+line that is not one of these notices, so real errors still reach stderr. Set
+``BIT_FINETUNE_TF_NOTICES=1`` to see the raw lines.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import importlib.util
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from importlib.machinery import ModuleSpec
+from types import ModuleType
+from typing import Any
+
+OPT_OUT = "BIT_FINETUNE_TF_NOTICES"
+"""Environment variable: set to ``1`` to leave TensorFlow's start-up lines untouched."""
+
+_LOG_LINE = rb"(?:[IWE]\d{4} [\d:.]+ +\d+ |\d{4}-\d\d-\d\d [\d:.]+: [IWE] )\S+\] "
+"""The prefix of a native log line: Abseil's format, or older TensorFlow's."""
+
+NOTICES = re.compile(
+    rb"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called are written"
+    rb" to STDERR"
+    rb"|To enable the following instructions: .* rebuild TensorFlow with the appropriate"
+    rb" compiler flags\."
+    rb"|" + _LOG_LINE + rb"(?:"
+    rb"oneDNN custom operations are on\."
+    rb"|Could not find cuda drivers on your machine, GPU will not be used\."
+    rb"|This TensorFlow binary is optimized to use available CPU instructions"
+    rb"|failed call to cuInit: "
+    rb"|Unable to register cu(?:DNN|FFT|BLAS) factory: "
+    rb"|computation placer already registered\."
+    rb"|TF-TRT Warning: Could not find TensorRT"
+    rb"))"
+)
+"""Lines TensorFlow prints at start-up that say nothing about this run."""
+
+
+def is_notice(line: bytes) -> bool:
+    """Whether ``line`` is one of TensorFlow's known start-up notices."""
+    return NOTICES.match(line) is not None
+
+
+@contextmanager
+def start_up_notices_filtered() -> Iterator[None]:
+    """Capture file descriptor 2 in the block; afterwards write back all but the notices.
+
+    Python's ``sys.stderr`` and native code both write to descriptor 2, so nothing else
+    is lost, only delayed to the end of the block.
+    """
+    if os.environ.get(OPT_OUT, "") not in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            capture.seek(0)
+            kept = [
+                line for line in capture.read().splitlines(keepends=True)
+                if not is_notice(line)
+            ]
+            if kept:
+                with open(2, "wb", closefd=False) as stderr:
+                    stderr.write(b"".join(kept))
+
+
+class _QuietFirstImport(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``tensorflow`` as the other finders do, and runs its import (then a device
+    listing) with the notices filtered. It removes itself once TensorFlow is imported."""
+
+    def __init__(self) -> None:
+        self._loader: Any = None
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            sys.meta_path.insert(0, self)
+        if spec is None or spec.loader is None:
+            return spec
+        self._loader, spec.loader = spec.loader, self
+        return spec
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        sys.meta_path.remove(self)
+        module.__loader__ = module.__spec__.loader = self._loader
+        with start_up_notices_filtered():
+            self._loader.exec_module(module)
+            # The first device query logs too; listing physical devices does not
+            # initialise the runtime, so memory growth and collectives stay configurable.
+            module.config.list_physical_devices()
+
+
+def quiet_tensorflow_start_up() -> None:
+    """Filter the start-up notices out of the process's first ``import tensorflow``.
+
+    Nothing is imported now: commands that never use TensorFlow do not pay for it.
+    """
+    if "tensorflow" not in sys.modules and not any(
+        isinstance(finder, _QuietFirstImport) for finder in sys.meta_path
+    ):
+        sys.meta_path.insert(0, _QuietFirstImport())
