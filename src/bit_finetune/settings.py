@@ -1,11 +1,16 @@
 """Project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
 import os
+import warnings
 
 # TensorFlow's C++ log level where it is still read (users can still set it); the start-up
 # notices it no longer silences are filtered by bit_finetune.tf_quiet below.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+# Kedro's config loader calls an OmegaConf function that now warns on every run.
+warnings.filterwarnings(
+    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
+)
 
 from kedro.config import OmegaConfigLoader  # noqa: E402
 
