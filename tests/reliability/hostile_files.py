@@ -1,11 +1,13 @@
 """An image folder full of hostile files, on top of the broken-image corpus.
 
-``write_hostile_folder(root)`` lays out ``root/<label>/<file>`` with three classes: ``corpus``
+``write_hostile_folder(root)`` lays out ``root/<label>/<file>`` with four classes: ``corpus``
 holds every case of ``bad_images.write_corpus`` plus the file-system and format hazards
 below; ``dog s`` and ``ünï code`` (label folders with a space and with non-ASCII letters)
-hold good images only. It returns a :class:`HostileFolder` saying, for every image id a
-run must list, whether it is a good image (kept all the way into the shards) or a bad one
-(reported with a reason), and which hidden files must not be listed at all.
+hold good images only; ``linked cats`` is a symbolic link to a folder of good images
+outside ``root``, which holds links back to itself and to ``root`` (loops). It returns a
+:class:`HostileFolder` saying, for every image id a run must list, whether it is a good
+image (kept all the way into the shards) or a bad one (reported with a reason), and which
+hidden files must not be listed at all.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ EXTENSIONS = ("bmp", "gif", "jpeg", "jpg", "png", "tif", "webp")
 FRAMES = 3000
 HUGE_BYTES = (1 << 30) + 1
 """A sparse file just over the 1 GiB read limit of an image folder."""
+LINKED_CLASS = "linked cats"
+"""The label folder that is a symbolic link to a folder outside the root."""
 
 
 @dataclass(frozen=True)
@@ -99,7 +103,7 @@ def write_hostile_folder(root: Path, per_class: int = 6) -> HostileFolder:
     expected["corpus/latin1_caf\\xe9.jpg"] = True
 
     links = {
-        "link_to_good.jpg": (corpus / "good.jpg", True),
+        "link_to_good.jpg": (corpus / "good.jpg", False),  # a second path to good.jpg
         "dangling.jpg": (corpus / "deleted.jpg", False),
         "loop_a.jpg": (Path("loop_b.jpg"), False),
         "loop_b.jpg": (Path("loop_a.jpg"), False),
@@ -109,6 +113,8 @@ def write_hostile_folder(root: Path, per_class: int = 6) -> HostileFolder:
     for name, (target, good) in links.items():
         (corpus / name).symlink_to(target)
         expected[f"corpus/{name}"] = good
+    os.link(corpus / "good.jpg", corpus / "hard_link.jpg")
+    expected["corpus/hard_link.jpg"] = False
     os.mkfifo(corpus / "fifo.jpg")
     expected["corpus/fifo.jpg"] = False
     with open(corpus / "huge.jpg", "wb") as f:
@@ -122,4 +128,12 @@ def write_hostile_folder(root: Path, per_class: int = 6) -> HostileFolder:
         for i in range(per_class):
             (root / label / f"{i}.jpg").write_bytes(good_jpeg(100 * n + i))
             expected[f"{label}/{i}.jpg"] = True
+    cats = root.parent / f"{root.name}-elsewhere" / "cats"
+    cats.mkdir(parents=True)
+    for i in range(per_class):
+        (cats / f"{i}.jpg").write_bytes(good_jpeg(300 + i))
+        expected[f"{LINKED_CLASS}/{i}.jpg"] = True
+    (cats / "again").symlink_to(cats)
+    (cats / "up").symlink_to(root)
+    (root / LINKED_CLASS).symlink_to(cats, target_is_directory=True)
     return HostileFolder(root, expected, ("corpus/.hidden.jpg", "corpus/._good.jpg"))

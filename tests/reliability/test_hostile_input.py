@@ -3,6 +3,7 @@ reason; none blocks, crashes or fills the memory, and no good image is dropped."
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -12,7 +13,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from reliability.hostile_files import EXTENSIONS, HostileFolder, write_hostile_folder
+from reliability.hostile_files import (
+    EXTENSIONS,
+    LINKED_CLASS,
+    HostileFolder,
+    good_jpeg,
+    write_hostile_folder,
+)
 from tiny_project import copy_project
 
 from bit_finetune.datasets import ImageFolderDataset
@@ -27,6 +34,8 @@ EXPECTED_REASONS = {
     "corpus/fifo.jpg": "FIFO",
     "corpus/endless_device.jpg": "character device",
     "corpus/folder_link.jpg": "directory",
+    "corpus/link_to_good.jpg": "duplicate path: the same file as 'corpus/good.jpg'",
+    "corpus/hard_link.jpg": "duplicate path: the same file as 'corpus/good.jpg'",
     "corpus/huge.jpg": "too large",
     "corpus/loop_a.jpg": "symbolic links",
     "corpus/dangling.jpg": "No such file",
@@ -89,12 +98,50 @@ def run_data_nodes(root: Path, tmp: Path, verify: bool) -> dict[str, str]:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("verify", [False, True], ids=["headers", "full-decode"])
-def test_every_hostile_file_is_kept_or_reported(hostile, tmp_path, verify):
-    found = run_data_nodes(hostile.root, tmp_path, verify)
+def test_every_hostile_file_is_kept_or_reported(hostile, tmp_path, verify, caplog):
+    with caplog.at_level(logging.INFO, logger="bit_finetune.datasets.image_folder"):
+        found = run_data_nodes(hostile.root, tmp_path, verify)
     check(found, hostile)
+    assert f"skipped {len(hostile.hidden)} hidden file(s) or folder(s)" in caplog.text
     assert set(pd.read_parquet(tmp_path / "index.parquet")["label_name"]) == {
-        "corpus", "dog s", "ünï code"
+        "corpus", "dog s", "ünï code", LINKED_CLASS
     }
+
+
+@pytest.mark.timeout(60)
+def test_linked_class_folders_are_followed_and_loops_are_not(tmp_path, caplog):
+    """A class folder may be a symbolic link; a link back up (a loop) or to a folder already
+    listed is left out with its reason in the log, and no image is listed twice."""
+    root, elsewhere = tmp_path / "images", tmp_path / "elsewhere"
+    for folder, count in ((root / "dog", 2), (elsewhere / "cats", 3)):
+        folder.mkdir(parents=True)
+        for i in range(count):
+            (folder / f"{i}.jpg").write_bytes(good_jpeg(i))
+    (root / "cat").symlink_to(elsewhere / "cats")
+    (root / "kitten").symlink_to(root / "cat")  # the same real folder as cat
+    (elsewhere / "cats/deeper").symlink_to(elsewhere)  # a loop through the linked folder
+    (root / "dog/up").symlink_to(root)  # a loop in a real folder
+    (root / "dog/self").symlink_to(".")
+    (root / "dog/0-link.jpg").symlink_to("0.jpg")  # named to sort before its target
+    with caplog.at_level(logging.INFO):
+        source = ImageFolderDataset(str(root)).load()
+    items = list(source.scan())
+    assert [(i.id, i.label_name) for i in items] == [
+        ("cat/0.jpg", "cat"), ("cat/1.jpg", "cat"), ("cat/2.jpg", "cat"),
+        ("dog/0-link.jpg", "dog"), ("dog/0.jpg", "dog"), ("dog/1.jpg", "dog"),
+    ]
+    errors = {i.id: r.error for i, r in zip(items, source.read([i.uri for i in items]))}
+    assert errors.pop("dog/0-link.jpg").startswith(
+        "duplicate path: the same file as 'dog/0.jpg'"
+    )
+    assert set(errors.values()) == {None}
+    log = " ".join(caplog.text.split())
+    loop = "a folder it is in (a symlink loop)"
+    assert "left out 4 folder(s)" in log
+    assert f"'cat/deeper': a link to '{elsewhere.resolve()}', {loop}" in log
+    assert f"'dog/self': a link to '{(root / 'dog').resolve()}', {loop}" in log
+    assert f"'dog/up': a link to '{root.resolve()}', {loop}" in log
+    assert "'kitten': a link to the same folder as 'cat', listed there" in log
 
 
 def test_file_names_that_are_not_utf8_are_escaped_and_still_read(hostile):

@@ -1,5 +1,6 @@
 """Two workers of a cluster on 127.0.0.1, each a ``kedro run`` of the training pipeline:
-only the chief writes to the catalog, and a worker that dies fails the run at once."""
+only the chief writes to the catalog, and a worker that dies, freezes or never starts
+fails the run with a clear error."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.training.processes import free_ports, tf_config
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
 STEPS = 8
 FAIL_WITHIN = 120  # seconds from the death of a worker to the end of the other
+START_TIMEOUT = 5  # seconds: training.cluster_start_timeout when a worker never starts
 
 
 @pytest.fixture(scope="module")
@@ -137,3 +139,33 @@ def test_a_worker_that_freezes_fails_the_run_with_a_clear_error(prepared, tmp_pa
     finally:
         other.kill()
     assert "stopped sending heartbeats" in output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("started", [0, 1], ids=["leader-alone", "worker-alone"])
+def test_a_worker_that_never_starts_fails_the_run_with_a_clear_error(prepared, tmp_path,
+                                                                     started):
+    """TF_CONFIG names two workers but only one starts: it stops soon after
+    ``training.cluster_start_timeout``, naming the one that is missing."""
+    chief, worker, _ = cluster(prepared, tmp_path)
+    ports = free_ports(2)
+    params = as_cli(tiny(STEPS, training__cluster_start_timeout=START_TIMEOUT))
+    alone = KedroProcess((chief, worker)[started],
+                         ["--env", "cluster", "--pipelines", "training", "--params", params],
+                         TF_CONFIG=tf_config(ports, started))
+    try:
+        alone.wait_for(r"Running node: train_classifier")
+        since = time.monotonic()
+        alone.process.wait(timeout=START_TIMEOUT + FAIL_WITHIN)
+    finally:
+        alone.process.kill()
+    assert time.monotonic() - since < START_TIMEOUT + FAIL_WITHIN
+    output = " ".join(alone.output().split())
+    assert alone.process.returncode not in (0, None), output[-4000:]
+    missing = ("worker 1 (127.0.0.1:{}) never joined" if started == 0 else
+               "the cluster's leader, worker 0 (127.0.0.1:{}), did not answer")
+    assert (f"ClusterStartError: training: the cluster in TF_CONFIG did not form within "
+            f"{START_TIMEOUT} s (training.cluster_start_timeout): "
+            f"{missing.format(ports[1 - started])}. Start every task listed in TF_CONFIG"
+            ) in output
+    assert not (chief / "data/06_models/classifier.keras").exists()

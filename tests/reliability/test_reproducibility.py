@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
+import textwrap
 from importlib import metadata
 from pathlib import Path
 
@@ -12,6 +14,8 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from reliability.project import files, new_project, run_in_process, tiny
+
+from tests.training.processes import ROOT, environment
 
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
 STEPS = 8
@@ -68,6 +72,7 @@ def test_every_run_records_what_produced_it(twins):
     assert record["packages"]["kedro"] and record["python"]
     assert record["parameters"]["ingestion"]["seed"] == 42
     assert record["parameters"]["training"]["seed"] == 0
+    assert record["parameters"]["training"]["deterministic"] is False
     assert record["parameters"]["hyperrule"]["overrides"]["total_steps"] == STEPS
     assert record["run"]["pipeline_names"] == DATA_STAGES + ["training"]
     assert record["git_commit"] is None  # the copy is not a git checkout
@@ -87,3 +92,39 @@ def test_the_run_record_names_the_git_commit(tmp_path, monkeypatch):
     run_in_process(project, tiny(), pipeline_names=["ingestion"])
     (record,) = (project / "data" / RECORD).glob("*/run_record.json")
     assert json.loads(record.read_text())["git_commit"] == git("rev-parse", "HEAD")
+    assert json.loads(record.read_text())["platform"]
+    with (project / "conf/base/parameters/ingestion.yml").open("a") as conf:
+        conf.write("# a local change\n")
+    run_in_process(project, tiny(), pipeline_names=["ingestion"])
+    latest = max((project / "data" / RECORD).glob("*/run_record.json"))
+    assert json.loads(latest.read_text())["git_commit"] == git("rev-parse", "HEAD") + "-dirty"
+
+
+DETERMINISM_PROBE = textwrap.dedent("""
+    import json, logging, tempfile
+    from tensorflow.python.framework import config
+    from bit_finetune.training.loop import train
+    from tests.training.tiny import tiny_data, tiny_model, tiny_params, tiny_recipe
+
+    logging.basicConfig(level=logging.INFO)
+    seen = {}
+    for deterministic in (False, True):
+        def build():
+            seen[deterministic] = config.is_op_determinism_enabled()
+            return tiny_model()
+        recipe = tiny_recipe(total_steps=2, warmup_steps=1, lr_boundaries=[])
+        train(build, tiny_data(), recipe, tiny_params(deterministic=deterministic),
+              tempfile.mkdtemp())
+    print(json.dumps({str(k): v for k, v in seen.items()}))
+""")
+
+
+def test_the_deterministic_switch_turns_on_deterministic_ops():
+    """``training.deterministic: true`` turns TensorFlow's op determinism on before the model
+    is built, and says so; off, it is left off. In a process of its own: once on, it stays
+    on."""
+    run = subprocess.run([sys.executable, "-c", DETERMINISM_PROBE], cwd=ROOT, env=environment(),
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert run.returncode == 0, run.stderr[-4000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"False": False, "True": True}
+    assert run.stderr.count("Deterministic ops on (training.deterministic)") == 1

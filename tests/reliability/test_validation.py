@@ -12,6 +12,11 @@ from bit_finetune.config import ConfigError
     ("params", "message"),
     [
         ({"ingestion": {"seed": "x"}}, "ingestion.seed: expected int"),
+        ({"training": {"checkpoint_evry": 5}},
+         "training.checkpoint_evry: unknown parameter; valid keys are"),
+        ({"training": {"deterministic": "yes"}}, "training.deterministic: expected true or false"),
+        ({"training": {"cluster_start_timeout": 0}},
+         "training.cluster_start_timeout: 0.0 is out of range"),
         ({"hyperrule": {"overrides": {"total_step": 50}}},
          "hyperrule.overrides.total_step: not a HyperRule value"),
         ({"hyperrule": {"overrides": {"crop_size": {"value": -1, "reason": "why not"}}}},
@@ -24,8 +29,8 @@ from bit_finetune.config import ConfigError
          "training.model.weights: 'weights/BiT-M-R50x1.npz' not found"),
         ({"evaluation": {"batch_size": 0}}, "evaluation.batch_size: 0 is out of range"),
     ],
-    ids=["type", "override-key", "override-range", "override-type", "architecture",
-         "weights-path", "range"],
+    ids=["type", "unknown-key", "deterministic-type", "start-timeout-range", "override-key",
+         "override-range", "override-type", "architecture", "weights-path", "range"],
 )
 def test_bad_parameter_fails_before_any_artefact(tmp_path, monkeypatch, params, message):
     monkeypatch.chdir(tmp_path)

@@ -14,16 +14,27 @@ counted in the log. File names that are not valid UTF-8 are listed with their od
 escaped (``\\xff``), so every artefact can store them. On local disk only regular files
 up to :data:`MAX_FILE_BYTES` are read: a FIFO, a device or a directory named like an
 image is reported as unreadable instead of blocking the run or filling the memory.
+
+Symbolic links to folders are followed on local disk (a class folder may be a link), and
+every real folder is listed once: a link back to a folder it is in (a loop) or to a folder
+already listed is not followed, and is named with its reason in a warning (a link named
+like an image is also listed, and read as the directory it is). One real file reached by
+several paths under one label (a symlink or hard link beside its target) is listed at
+each path, but only the first is read: the others read as an error naming it, so
+profiling reports them and no image counts twice or lands in two splits. The first is
+the one reached without a link, else the first by name. A file under several labels is
+read under each, with a warning.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import os
 import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import fsspec
@@ -59,6 +70,26 @@ class _Image:
     relative: str
     label_name: str
     split: str | None
+    same_as: str | None = None
+    """The path of the same real file listed first under this label, for a repeat."""
+
+
+@dataclass(frozen=True)
+class _Found:
+    """A file under the root: its path from the root, the real file it is (device, inode;
+    None when unknown) and whether a symbolic link leads to it."""
+
+    relative: str
+    identity: tuple[int, int] | None = None
+    linked: bool = False
+
+
+@dataclass
+class _Listing:
+    files: list[_Found]
+    hidden: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Folders left out (links not followed, unreadable folders), each with its reason."""
 
 
 class ImageFolderSource(ImageSource):
@@ -79,6 +110,10 @@ class ImageFolderSource(ImageSource):
             printable(uri): uri for uri in map(self._uri, (i.relative for i in images))
             if printable(uri) != uri
         }
+        # Uris of repeated files -> the id of the path read instead.
+        self._repeats = {
+            printable(self._uri(i.relative)): printable(i.same_as) for i in images if i.same_as
+        }
 
     def _uri(self, relative: str) -> str:
         full = f"{self._root}/{relative}"
@@ -92,6 +127,10 @@ class ImageFolderSource(ImageSource):
     def read(self, uris: Iterable[str]) -> Iterator[ReadResult]:
         for uri in uris:
             path = self._escaped.get(uri, uri)
+            if uri in self._repeats:
+                yield ReadResult(uri, None, f"duplicate path: the same file as "
+                                 f"'{self._repeats[uri]}' under this label, read there only")
+                continue
             try:
                 if self._local:
                     check_regular_file(path)
@@ -183,21 +222,26 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
 
     def _list(self) -> tuple[list[_Image], str]:
         root = self._root.rstrip("/")
-        relatives = sorted(
-            found[len(root):].lstrip("/")
-            for found in self._fs.find(root, withdirs=False, detail=False)
-        )
-        visible = [r for r in relatives if not any(p.startswith(".") for p in r.split("/"))]
-        images = [r for r in visible if _suffix(r) in self._extensions]
-        ignored = Counter(_suffix(r) for r in visible if _suffix(r) not in self._extensions)
+        local = isinstance(self._fs, LocalFileSystem)
+        listing = _walk_local(root or "/") if local else _walk(self._fs, root)
+        found = {f.relative: f for f in listing.files}
+        relatives = sorted(found)
+        images = [r for r in relatives if _suffix(r) in self._extensions]
+        ignored = Counter(_suffix(r) for r in relatives if _suffix(r) not in self._extensions)
         if ignored:
             kinds = ", ".join(f"{n} .{s}" if s else f"{n} without extension"
                               for s, n in sorted(ignored.items()))
             logger.info("%s: ignored %d non-image file(s) in '%s' (%s)",
                         self._key, sum(ignored.values()), self._path, kinds)
-        if len(visible) < len(relatives):
-            logger.info("%s: skipped %d hidden file(s) in '%s' (names starting with '.')",
-                        self._key, len(relatives) - len(visible), self._path)
+        if listing.hidden:
+            logger.info("%s: skipped %d hidden file(s) or folder(s) in '%s' (names starting "
+                        "with '.')", self._key, listing.hidden, self._path)
+        if listing.skipped:
+            shown = "; ".join(f"'{printable(r)}': {printable(why)}"
+                              for r, why in listing.skipped[:10])
+            more = f"; and {len(listing.skipped) - 10} more" if len(listing.skipped) > 10 else ""
+            logger.warning("%s: left out %d folder(s) in '%s': %s%s", self._key,
+                           len(listing.skipped), self._path, shown, more)
         if not images:
             others = f" (only {sum(ignored.values())} other files)" if ignored else ""
             fix = LAYOUT_FIX if self._labelled else "add images"
@@ -206,9 +250,131 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
                 f"{', '.join(self._extensions)}{others}; {fix}, or set "
                 f"{self._key}.extensions"
             )
-        if not self._labelled:
-            return [_Image(r, UNLABELLED, None) for r in images], ANY_DEPTH
-        return _classify(images, self._path)
+        if self._labelled:
+            labelled, layout = _classify(images, self._path)
+        else:
+            labelled, layout = [_Image(r, UNLABELLED, None) for r in images], ANY_DEPTH
+        return self._mark_repeats(labelled, found), layout
+
+    def _mark_repeats(self, images: list[_Image], found: dict[str, _Found]) -> list[_Image]:
+        """``images`` with ``same_as`` set on every later path to a file already listed
+        under the same label (see the module docstring)."""
+        first: dict[tuple[str, tuple[int, int]], str] = {}
+        for image in sorted(images, key=lambda i: (found[i.relative].linked, i.relative)):
+            identity = found[image.relative].identity
+            if identity is not None:
+                first.setdefault((image.label_name, identity), image.relative)
+        marked = []
+        for image in images:
+            identity = found[image.relative].identity
+            same = first.get((image.label_name, identity)) if identity else None
+            marked.append(replace(image, same_as=same) if same not in (None, image.relative)
+                          else image)
+        repeats = sum(1 for image in marked if image.same_as)
+        if repeats:
+            logger.warning("%s: %d path(s) in '%s' lead to a file already listed under the "
+                           "same label (links or hard links); each is read once and the "
+                           "others are reported as duplicate paths", self._key, repeats,
+                           self._path)
+        labels = Counter(identity for _, identity in first)
+        shared = sum(1 for count in labels.values() if count > 1)
+        if shared:
+            logger.warning("%s: %d file(s) in '%s' are listed under more than one label "
+                           "(through links or hard links)", self._key, shared, self._path)
+        return marked
+
+
+def _walk(fs: fsspec.AbstractFileSystem, root: str) -> _Listing:
+    """Every visible file under ``root`` of a filesystem without symbolic links."""
+    relatives = [found[len(root):].lstrip("/")
+                 for found in fs.find(root, withdirs=False, detail=False)]
+    visible = [r for r in relatives if not any(p.startswith(".") for p in r.split("/"))]
+    return _Listing([_Found(r) for r in visible], hidden=len(relatives) - len(visible))
+
+
+def _walk_local(root: str) -> _Listing:
+    """Every visible file under the local folder ``root``, following links to folders.
+
+    Real folders are walked first and links to folders after them (in name order), so a
+    folder under ``root`` is listed at its own path. Each real folder is listed once: a
+    link to a folder it is in (a loop), or to a folder already listed, is not followed but
+    recorded in ``skipped`` with its reason, and listed as a file so that one named like an
+    image is reported when read.
+    """
+    listing = _Listing([])
+    top = os.stat(root)
+    seen = {(top.st_dev, top.st_ino): ""}
+    links: list[tuple[str, str, str]] = []  # heap of (relative, path, parent's real path)
+    folders = [(root, "", os.path.realpath(root), top.st_dev, False)]
+    while folders or links:
+        if not folders:
+            relative, path, parent = heapq.heappop(links)
+            target = os.path.realpath(path)
+            try:
+                info = os.stat(target)
+            except OSError as exc:
+                listing.skipped.append((relative, f"{type(exc).__name__}: {exc.strerror}"))
+                continue
+            first = seen.setdefault((info.st_dev, info.st_ino), relative)
+            if parent == target or parent.startswith(os.path.join(target, "")):
+                reason = f"a link to '{target}', a folder it is in (a symlink loop)"
+            elif first != relative:
+                reason = f"a link to the same folder as '{first}', listed there"
+            else:
+                folders.append((target, relative, target, info.st_dev, True))
+                continue
+            listing.skipped.append((relative, reason))
+            listing.files.append(_Found(relative, linked=True))
+            continue
+        path, relative, real, device, linked = folders.pop()
+        try:
+            with os.scandir(path) as scan:
+                entries = sorted(scan, key=lambda e: e.name)
+        except OSError as exc:
+            listing.skipped.append((relative or ".", f"{type(exc).__name__}: {exc.strerror}"))
+            continue
+        for entry in entries:
+            child = f"{relative}/{entry.name}" if relative else entry.name
+            if entry.name.startswith("."):
+                listing.hidden += 1
+            elif not _is_folder(entry):
+                link = entry.is_symlink()
+                listing.files.append(_Found(child, _identity(entry, device), linked or link))
+            elif entry.is_symlink():
+                heapq.heappush(links, (child, entry.path, real))
+            else:
+                try:
+                    info = entry.stat(follow_symlinks=False)
+                except OSError as exc:
+                    listing.skipped.append((child, f"{type(exc).__name__}: {exc.strerror}"))
+                    continue
+                first = seen.setdefault((info.st_dev, info.st_ino), child)
+                if first != child:  # reached again through a link above it
+                    listing.skipped.append((child, f"the same folder as '{first}', listed there"))
+                    continue
+                folders.append((entry.path, child, os.path.join(real, entry.name),
+                                info.st_dev, linked))
+    return listing
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    """Whether ``entry`` is a folder or a link to one (False for a broken link or a loop)."""
+    try:
+        return entry.is_dir(follow_symlinks=True)
+    except OSError:
+        return False
+
+
+def _identity(entry: os.DirEntry, device: int) -> tuple[int, int] | None:
+    """(device, inode) of the real file behind ``entry`` in a folder on ``device``; None
+    for a link that leads nowhere (it is reported when read)."""
+    if not entry.is_symlink():
+        return device, entry.inode()
+    try:
+        info = entry.stat(follow_symlinks=True)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
 
 
 def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:

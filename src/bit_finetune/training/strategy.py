@@ -1,4 +1,5 @@
-"""Choice of distribution strategy, mixed precision and XLA for the machine at hand."""
+"""Choice of distribution strategy, mixed precision, XLA and op determinism for the machine
+at hand."""
 
 from __future__ import annotations
 
@@ -6,19 +7,28 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Literal
 
 import keras
 import tensorflow as tf
+from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+from tensorflow.python.eager import context
 
-from bit_finetune.config import ConfigError
+from bit_finetune.config import ConfigError, TrainingParams
 
 logger = logging.getLogger(__name__)
 
 Accelerator = Literal["tpu", "gpu", "cpu"]
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
 POLICIES = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+COORDINATED_JOBS = ("chief", "worker")
+"""The jobs of a cluster whose tasks train, and wait for each other at start-up."""
+
+
+class ClusterStartError(RuntimeError):
+    """A task named in ``TF_CONFIG`` did not join the cluster in time."""
 
 
 def tf_config() -> dict:
@@ -57,13 +67,65 @@ def _tpu() -> tf.distribute.TPUStrategy:
     return tf.distribute.TPUStrategy(resolver)
 
 
-def _multi_worker() -> tf.distribute.MultiWorkerMirroredStrategy:
-    if not tf_config():
+def _multi_worker(start_timeout: float) -> tf.distribute.MultiWorkerMirroredStrategy:
+    config = tf_config()
+    if not config:
         logger.warning(
             "training.strategy: multi_worker without TF_CONFIG runs as a single worker; "
             "set TF_CONFIG on every worker to train on a cluster"
         )
-    return tf.distribute.MultiWorkerMirroredStrategy()
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    cluster = config.get("cluster") or {}
+    _limit_cluster_start(cluster, config.get("task") or {}, start_timeout)
+    try:
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    except tf.errors.DeadlineExceededError as exc:
+        raise ClusterStartError(_start_failure(cluster, exc, start_timeout)) from exc
+
+
+def _limit_cluster_start(cluster: Mapping, task: Mapping, timeout: float) -> None:
+    """Configure TensorFlow's coordination service as ``MultiWorkerMirroredStrategy`` does,
+    plus a start-up barrier of ``timeout`` seconds: without it, the service's leader waits
+    forever for a task that never starts. Missed heartbeats (10 s) still detect a task
+    that dies later."""
+    configured = context.context().coordination_service is not None
+    if configured or task.get("type") not in COORDINATED_JOBS:
+        return
+    leader = "chief" if "chief" in cluster else "worker"
+    context.context().configure_coordination_service(
+        service_type="standalone",
+        service_leader=f"/job:{leader}/replica:0/task:0",
+        coordinated_jobs=[
+            coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
+            for job in COORDINATED_JOBS if job in cluster
+        ],
+        cluster_register_timeout_in_ms=int(timeout * 1000),
+    )
+    context.context().coordination_service.cluster_register_with_barrier = True
+
+
+def _start_failure(cluster: Mapping, exc: tf.errors.OpError, timeout: float) -> str:
+    """What to tell the user when the cluster did not form within ``timeout`` seconds."""
+    waited = (exc.message or "").partition("timed out task names:")[2].split("\n\n")[0]
+    tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", waited)
+    leader = "chief" if "chief" in cluster else "worker"
+
+    def name(job: str, index: int) -> str:
+        addresses = cluster.get(job) or []
+        address = f" ({addresses[index]})" if index < len(addresses) else ""
+        return f"{job} {index}{address}"
+
+    if tasks:
+        missing = ", ".join(dict.fromkeys(name(job, int(index)) for job, index in tasks))
+        problem = f"{missing} never joined"
+    else:
+        problem = f"the cluster's leader, {name(leader, 0)}, did not answer"
+    return (
+        f"training: the cluster in TF_CONFIG did not form within {timeout:g} s "
+        f"(training.cluster_start_timeout): {problem}. Start every task listed in "
+        "TF_CONFIG with the same command, or raise training.cluster_start_timeout if they "
+        "start far apart"
+    )
 
 
 def _mirrored() -> tf.distribute.MirroredStrategy:
@@ -82,7 +144,6 @@ BUILDERS = {
     "default": tf.distribute.get_strategy,
     "one_device": _one_device,
     "mirrored": _mirrored,
-    "multi_worker": _multi_worker,
     "tpu": _tpu,
 }
 
@@ -99,14 +160,20 @@ def auto_strategy_name() -> str:
     return "mirrored" if gpus > 1 else "one_device" if gpus == 1 else "default"
 
 
-def choose_strategy(name: str = "auto") -> tf.distribute.Strategy:
-    """The ``training.strategy`` setting as a strategy (see :func:`auto_strategy_name`)."""
+def choose_strategy(
+    name: str = "auto", cluster_start_timeout: float = TrainingParams.cluster_start_timeout
+) -> tf.distribute.Strategy:
+    """The ``training.strategy`` setting as a strategy (see :func:`auto_strategy_name`).
+
+    On a cluster, raises :class:`ClusterStartError` naming the missing tasks when not all
+    of them start within ``cluster_start_timeout`` seconds of each other.
+    """
     if name not in STRATEGIES:
         raise ConfigError(
             f"training.strategy: {name!r} is not allowed; choose one of {list(STRATEGIES)}"
         )
     kind = auto_strategy_name() if name == "auto" else name
-    strategy = BUILDERS[kind]()
+    strategy = _multi_worker(cluster_start_timeout) if kind == "multi_worker" else BUILDERS[kind]()
     logger.info("Strategy %s with %d replica(s)", kind, strategy.num_replicas_in_sync)
     return strategy
 
@@ -141,6 +208,17 @@ def use_xla(setting: str, device: Accelerator) -> bool:
     if setting not in ("on", "off"):
         raise ConfigError(f"training.xla: {setting!r} is not allowed; choose auto, on or off")
     return setting == "on"
+
+
+def set_op_determinism(enabled: bool) -> None:
+    """With ``training.deterministic`` on, make every TensorFlow op deterministic (for the
+    rest of the process): runs repeat bit for bit on the same hardware, GPUs included, at
+    a speed cost, and an op without a deterministic kernel raises. Off: TensorFlow's
+    default, already repeatable on a CPU."""
+    if enabled:
+        tf.config.experimental.enable_op_determinism()
+        logger.info("Deterministic ops on (training.deterministic): slower, but runs repeat "
+                    "exactly on the same hardware")
 
 
 @contextlib.contextmanager
