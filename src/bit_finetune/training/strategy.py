@@ -13,8 +13,6 @@ from typing import Literal
 
 import keras
 import tensorflow as tf
-from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
-from tensorflow.python.eager import context
 
 from bit_finetune.config import ConfigError, TrainingParams
 
@@ -87,7 +85,11 @@ def _limit_cluster_start(cluster: Mapping, task: Mapping, timeout: float) -> Non
     """Configure TensorFlow's coordination service as ``MultiWorkerMirroredStrategy`` does,
     plus a start-up barrier of ``timeout`` seconds: without it, the service's leader waits
     forever for a task that never starts. Missed heartbeats (10 s) still detect a task
-    that dies later."""
+    that dies later. Uses TensorFlow internals, imported here so that a TensorFlow whose
+    internals moved fails only multi-worker runs, with an ImportError."""
+    from tensorflow.compiler.xla.tsl.protobuf import coordination_config_pb2
+    from tensorflow.python.eager import context
+
     configured = context.context().coordination_service is not None
     if configured or task.get("type") not in COORDINATED_JOBS:
         return
