@@ -278,9 +278,10 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
                 tf.io.gfile.rmtree(staging)
             raise
         for split, entry in written.items():
+            files = len(entry["files"])
             logger.info(
-                "Wrote %s %s examples in %d files to %s (%d skipped)",
-                f"{entry['count']:,}", split, len(entry["files"]), self._path,
+                "Wrote %s %s examples in %d file%s to %s (%d skipped)",
+                f"{entry['count']:,}", split, files, "" if files == 1 else "s", self._path,
                 len(entry["skipped"]),
             )
 
