@@ -27,16 +27,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from common import emit, result  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from common import emit, result
 
-from bit_finetune import bit  # noqa: E402
-from bit_finetune.config import stage_params  # noqa: E402
-from bit_finetune.training.inputs import TrainData  # noqa: E402
-from bit_finetune.training.loop import train  # noqa: E402
-from bit_finetune.training.strategy import dtype_policy  # noqa: E402
+from bit_finetune import bit
+from bit_finetune.config import stage_params
+from bit_finetune.training.inputs import TrainData
+from bit_finetune.training.loop import train
+from bit_finetune.training.strategy import dtype_policy
 
 MIN_MFU = 0.40
 CLASSES = 1000

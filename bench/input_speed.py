@@ -32,7 +32,7 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from common import (  # noqa: E402
+from common import (
     PHOTO_HEIGHT,
     PHOTO_WIDTH,
     best_of,

@@ -52,7 +52,7 @@ def add_stopwatch(path: str) -> StopWatchHook:
     """Put a :class:`StopWatchHook` into the project's settings (before Kedro reads them)."""
     from kedro.framework.hooks import hook_impl
 
-    import bit_finetune.settings as settings
+    from bit_finetune import settings
 
     class Hook(StopWatchHook):
         @hook_impl

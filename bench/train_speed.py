@@ -42,19 +42,19 @@ from unittest import mock
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-from common import best_of, embedded_default, emit, pairs, result  # noqa: E402
-from keras import ops  # noqa: E402
+import keras
+import numpy as np
+import tensorflow as tf
+from common import best_of, embedded_default, emit, pairs, result
+from keras import ops
 
-from bit_finetune import bit  # noqa: E402
-from bit_finetune.bit import backbone, layers  # noqa: E402
-from bit_finetune.config import stage_params  # noqa: E402
-from bit_finetune.training.augment import as_unit_float  # noqa: E402
-from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset  # noqa: E402
-from bit_finetune.training.loop import train  # noqa: E402
-from bit_finetune.training.schedule import HyperRuleSchedule  # noqa: E402
+from bit_finetune import bit
+from bit_finetune.bit import backbone, layers
+from bit_finetune.config import stage_params
+from bit_finetune.training.augment import as_unit_float
+from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
+from bit_finetune.training.loop import train
+from bit_finetune.training.schedule import HyperRuleSchedule
 
 WARMUP_STEPS = 10
 """Steps left out of the training-loop figures: the first holds tracing and warm-up."""

@@ -12,14 +12,14 @@ warnings.filterwarnings(
     "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
 )
 
-from kedro.config import OmegaConfigLoader  # noqa: E402
+from kedro.config import OmegaConfigLoader
 
-from bit_finetune.tf_quiet import quiet_tensorflow_start_up  # noqa: E402
+from bit_finetune.tf_quiet import quiet_tensorflow_start_up
 
 # Before anything imports it: TensorFlow's start-up notices stay off the console.
 quiet_tensorflow_start_up()
 
-from bit_finetune.hooks import (  # noqa: E402
+from bit_finetune.hooks import (
     CatalogOutputsHook,
     ParameterValidationHook,
     RunRecordHook,

@@ -78,7 +78,7 @@ def split_metrics(
     scores = per_class_scores(matrix)
     seen = (scores["support"] > 0) | (scores["predicted"] > 0)
     result: dict[str, Any] = {
-        "examples": int(len(labels)),
+        "examples": len(labels),
         "top1": top_k_accuracy(labels, probabilities, 1),
     }
     if num_classes > TOP5:
