@@ -79,14 +79,16 @@ def saved_model_backbone(handle: str, architecture: Architecture) -> keras.Layer
     """
     path = resolve_saved_model(handle)
     variables = _saved_model_variables(handle, path)
-    backbone = build_backbone(architecture)
-    if not {official_key(name) for name in variables} & set(weight_keys(backbone)):
+    with keras.StatelessScope(initialize_variables=False):  # names only, no weights
+        official = set(weight_keys(build_backbone(architecture)))
+    if not {official_key(name) for name in variables} & official:
         logger.info(
             "SavedModel '%s' has no official BiT %s variables: using its graph (TFSMLayer)",
             handle,
             architecture.name,
         )
         return HubBackbone(handle, name="backbone")
+    backbone = build_backbone(architecture)
     load_official_weights(backbone, variables, handle)
     logger.info(
         "SavedModel '%s' holds official BiT variables: loaded into a native %s backbone",
