@@ -47,31 +47,28 @@ from common import (
 def data_stages(source: Any, shards_path: str, params: dict[str, Any]) -> tuple[Any, dict, Any]:
     """Run ingestion .. preprocessing on ``source``; return (filtered index, HyperRule,
     shard set)."""
-    from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
     from bit_finetune.pipelines.filtering.nodes import filter_images
     from bit_finetune.pipelines.hyperrule.nodes import derive_hyperrule
     from bit_finetune.pipelines.ingestion.nodes import index_images
-    from bit_finetune.pipelines.preprocessing.nodes import write_shards
     from bit_finetune.pipelines.profiling.nodes import profile_images
 
     index, label_map = index_images(source, params["ingestion"])
     profile = profile_images(source, index, params["profiling"])
     kept, _ = filter_images(index, profile, params["filtering"])
     recipe = derive_hyperrule(kept, label_map, params["hyperrule"])
-    store = TFRecordShardsDataset(shards_path)
-    store.save(write_shards(source, kept, recipe, label_map, params["preprocessing"]))
-    return kept, recipe, store.load()
+    shards = shard_set(source, kept, recipe, label_map, params["preprocessing"], shards_path)
+    return kept, recipe, shards
 
 
-def write_raw(source: Any, rows: Any, recipe: dict, names: list[str],
-              params: dict[str, Any], path: str) -> Any:
-    """``rows`` written once more as a shard set of raw pixels."""
+def shard_set(source: Any, rows: Any, recipe: dict, label_map: dict,
+              settings: dict[str, Any], path: str) -> Any:
+    """``rows`` written by the preprocessing node with ``settings`` and saved at ``path``;
+    the saved shard set."""
     from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
     from bit_finetune.pipelines.preprocessing.nodes import write_shards
 
     store = TFRecordShardsDataset(path)
-    settings = {**params["preprocessing"], "encoding": "raw"}
-    store.save(write_shards(source, rows, recipe, {"names": names}, settings))
+    store.save(write_shards(source, rows, recipe, label_map, settings))
     return store.load()
 
 
@@ -168,8 +165,8 @@ def main() -> None:
         source = ImageFolderDataset(os.path.join(tmp, "images")).load()
         kept, recipe, shards = data_stages(source, os.path.join(tmp, "shards"), params)
         train = kept[kept["split"] == "train"]
-        raw = write_raw(source, train, recipe, shards.label_names, params,
-                        os.path.join(tmp, "raw"))
+        raw = shard_set(source, train, recipe, {"names": shards.label_names},
+                        {**params["preprocessing"], "encoding": "raw"}, os.path.join(tmp, "raw"))
         print(f"{args.images} JPEGs {PHOTO_WIDTH}x{PHOTO_HEIGHT}; {len(train)} in train; resize "
               f"{recipe['resize_size']}, crop {recipe['crop_size']}, batch {args.batch}; "
               f"data stages + shards in {time.perf_counter() - start:.0f} s")

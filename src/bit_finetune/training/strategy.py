@@ -93,10 +93,9 @@ def _limit_cluster_start(cluster: Mapping, task: Mapping, timeout: float) -> Non
     configured = context.context().coordination_service is not None
     if configured or task.get("type") not in COORDINATED_JOBS:
         return
-    leader = "chief" if "chief" in cluster else "worker"
     context.context().configure_coordination_service(
         service_type="standalone",
-        service_leader=f"/job:{leader}/replica:0/task:0",
+        service_leader=f"/job:{_leader_job(cluster)}/replica:0/task:0",
         coordinated_jobs=[
             coordination_config_pb2.CoordinatedJob(name=job, num_tasks=len(cluster[job]))
             for job in COORDINATED_JOBS if job in cluster
@@ -106,11 +105,15 @@ def _limit_cluster_start(cluster: Mapping, task: Mapping, timeout: float) -> Non
     context.context().coordination_service.cluster_register_with_barrier = True
 
 
+def _leader_job(cluster: Mapping) -> str:
+    """The job whose task 0 leads the cluster: the chief when there is one."""
+    return "chief" if "chief" in cluster else "worker"
+
+
 def _start_failure(cluster: Mapping, exc: tf.errors.OpError, timeout: float) -> str:
     """What to tell the user when the cluster did not form within ``timeout`` seconds."""
     waited = (exc.message or "").partition("timed out task names:")[2].split("\n\n")[0]
     tasks = re.findall(r"/job:(\w+)/replica:\d+/task:(\d+)", waited)
-    leader = "chief" if "chief" in cluster else "worker"
 
     def name(job: str, index: int) -> str:
         addresses = cluster.get(job) or []
@@ -121,7 +124,7 @@ def _start_failure(cluster: Mapping, exc: tf.errors.OpError, timeout: float) -> 
         missing = ", ".join(dict.fromkeys(name(job, int(index)) for job, index in tasks))
         problem = f"{missing} never joined"
     else:
-        problem = f"the cluster's leader, {name(leader, 0)}, did not answer"
+        problem = f"the cluster's leader, {name(_leader_job(cluster), 0)}, did not answer"
     return (
         f"training: the cluster in TF_CONFIG did not form within {timeout:g} s "
         f"(training.cluster_start_timeout): {problem}. Start every task listed in "
