@@ -26,28 +26,29 @@ def source_table(source: ImageSource, nrows: int) -> TablePreview:
         [item.id, item.uri, item.label_name, item.split]
         for item in islice(source.scan(), nrows)
     ]
-    return _table(SOURCE_COLUMNS, rows)
+    return table(SOURCE_COLUMNS, rows)
 
 
 def layer_table(model: keras.Model) -> TablePreview:
     """One row per top-level layer of a functional ``model`` (a nested backbone is one
     row): its type, output shape and parameter counts; then a row of the model's totals."""
     rows = [
-        [layer.name, type(layer).__name__, _shape(layer.output.shape), layer.count_params(),
+        [layer.name, type(layer).__name__, shape_text(layer.output.shape), layer.count_params(),
          _size(layer.trainable_weights)]
         for layer in model.layers
     ]  # fmt: skip
-    rows.append(["total", model.name, _shape(model.output.shape), model.count_params(),
+    rows.append(["total", model.name, shape_text(model.output.shape), model.count_params(),
                  _size(model.trainable_weights)])  # fmt: skip
-    return _table(LAYER_COLUMNS, rows)
+    return table(LAYER_COLUMNS, rows)
 
 
-def _table(columns: list[str], rows: list[list[Any]]) -> TablePreview:
+def table(columns: list[str], rows: list[list[Any]]) -> TablePreview:
+    """A kedro-viz table of ``rows`` under ``columns``, numbered from 0."""
     return TablePreview({"index": list(range(len(rows))), "columns": columns, "data": rows})
 
 
-def _shape(shape: tuple[int | None, ...]) -> str:
-    """``[?, ?, ?, 3]``: unknown sizes as ``?``, as the serving model's preview writes them."""
+def shape_text(shape: tuple[int | None, ...]) -> str:
+    """``[?, ?, ?, 3]``: unknown sizes as ``?``."""
     return "[" + ", ".join("?" if size is None else str(size) for size in shape) + "]"
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import JSONPreview
 
+from bit_finetune.datasets.previews import shape_text
+
 
 class SavedModelDataset(AbstractDataset[Any, Any]):
     """Saves a ``tf.Module`` with ``tf.saved_model.save``; loads with ``tf.saved_model.load``.
@@ -89,5 +91,5 @@ def _tensor(info: Any) -> str:
     """``uint8 [?, ?, ?, 3]`` for a signature's ``TensorInfo``."""
     from tensorflow import as_dtype
 
-    dims = ", ".join("?" if d.size < 0 else str(d.size) for d in info.tensor_shape.dim)
-    return f"{as_dtype(info.dtype).name} [{dims}]"
+    shape = tuple(None if d.size < 0 else d.size for d in info.tensor_shape.dim)
+    return f"{as_dtype(info.dtype).name} {shape_text(shape)}"

@@ -42,6 +42,8 @@ import tensorflow as tf
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
+from bit_finetune.datasets.previews import table
+
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -302,13 +304,7 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
             [split, entry["count"], len(entry["files"]), len(entry["skipped"])]
             for split, entry in splits.items()
         ]
-        return TablePreview(
-            {
-                "index": list(range(len(rows))),
-                "columns": ["split", "examples", "files", "skipped"],
-                "data": rows,
-            }
-        )
+        return table(["split", "examples", "files", "skipped"], rows)
 
     def _complete_manifest(self) -> dict[str, Any]:
         where = os.path.join(self._path, MANIFEST)

@@ -8,6 +8,8 @@ from typing import Any
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
+from bit_finetune.datasets.previews import table
+
 
 class WorkspaceDataset(AbstractDataset[None, Path]):
     """A folder the training node owns; ``load`` returns it as a ``pathlib.Path``,
@@ -45,6 +47,4 @@ class WorkspaceDataset(AbstractDataset[None, Path]):
         for entry in sorted(self._path.iterdir()):
             files = [f for f in entry.rglob("*") if f.is_file()] if entry.is_dir() else [entry]
             rows.append([entry.name, len(files), sum(f.stat().st_size for f in files)])
-        return TablePreview(
-            {"index": list(range(len(rows))), "columns": ["entry", "files", "bytes"], "data": rows}
-        )
+        return table(["entry", "files", "bytes"], rows)
