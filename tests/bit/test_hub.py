@@ -32,6 +32,12 @@ def compiled(model: keras.Model) -> keras.Model:
     return model
 
 
+def logged_build(saved_model: Path, caplog: pytest.LogCaptureFixture) -> keras.Model:
+    """An R14x0.25 classifier on ``saved_model``, with the hub module's INFO lines captured."""
+    with caplog.at_level(logging.INFO, logger="bit_finetune.bit.hub"):
+        return build_classifier("R14x0.25", 3, weights=str(saved_model))
+
+
 @pytest.fixture(scope="module")
 def official_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An R14x0.25 SavedModel laid out like the TF Hub BiT modules (never modified)."""
@@ -43,8 +49,7 @@ def official_saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_official_bit_saved_model_gives_a_native_classifier(
     official_saved_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="bit_finetune.bit.hub"):
-        model = build_classifier("R14x0.25", 3, weights=str(official_saved_model))
+    model = logged_build(official_saved_model, caplog)
     assert "loaded into a native R14x0.25 backbone" in caplog.text
     backbone = model.get_layer("backbone")
     assert not isinstance(backbone, HubBackbone)
@@ -99,8 +104,7 @@ def test_fine_tuning_updates_the_saved_model_variables(hub_saved_model: Path) ->
 def test_hub_backbone_sees_unit_range_images(
     hub_saved_model: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="bit_finetune.bit.hub"):
-        model = build_classifier("R14x0.25", 3, weights=str(hub_saved_model))
+    model = logged_build(hub_saved_model, caplog)
     assert "using its graph (TFSMLayer)" in caplog.text
     assert backbone_input_range(model) == (0.0, 1.0)
     features = keras.Model(model.input, model.get_layer("backbone").output)(IMAGES)
