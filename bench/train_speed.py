@@ -354,7 +354,7 @@ def main() -> None:
         f"4a. training step, {architecture} {crop}x{crop} batch {batch}: custom loop vs "
         "Keras fit (images/s)", ours, fit, ">= 1.0x", ours / fit >= 1.0, "img/s",
         f"default strategy, float32, no XLA; our loop at its default steps_per_call "
-        f"{training.get('steps_per_call', 1)}, fit at its default steps_per_execution 1; "
+        f"{stage_params('training', training).steps_per_call}, fit at its default steps_per_execution 1; "
         f"{args.steps} steps after {WARMUP_STEPS} "
         f"warm-up steps, best of {args.repeat} alternating runs; "
         + pairs(rates, "custom loop", "keras fit"),
