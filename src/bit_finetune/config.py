@@ -246,6 +246,6 @@ def validate_all(parameters: Mapping[str, Any]) -> None:
             f"{unknown[0]}: unknown parameter section; valid sections are {sorted(STAGES)}"
         )
     parsed = {stage: stage_params(stage, parameters.get(stage)) for stage in STAGES}
-    from bit_finetune.bit.specs import get_architecture  # needs the model package
+    from bit_finetune.bit.specs import get_architecture  # the model package imports config
 
     get_architecture(parsed["training"].model.architecture)  # raises naming the key

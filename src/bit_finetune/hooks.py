@@ -18,6 +18,7 @@ from kedro.io import AbstractDataset, MemoryDataset
 
 from bit_finetune.config import validate_all
 from bit_finetune.datasets.atomic import make_saves_atomic
+from bit_finetune.training.cluster import is_chief
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,6 @@ class CatalogOutputsHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        from bit_finetune.training.strategy import is_chief
-
         names = sorted(name for name in pipeline.all_outputs() | {"run_record"} if name in catalog)
         if is_chief():
             for name in names:

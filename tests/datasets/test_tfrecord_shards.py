@@ -13,13 +13,11 @@ import tensorflow as tf
 from kedro.io import DatasetError
 from PIL import Image
 
+from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample, make_example
 from bit_finetune.datasets.tfrecord_shards import (
     FEATURES,
     IncompleteShardSetError,
-    ShardPayload,
-    SkippedExample,
     TFRecordShardsDataset,
-    make_example,
     shard_count,
 )
 

@@ -4,16 +4,39 @@ ResNet-v2 backbones with Group Norm and Weight Standardization in every publishe
 and a few small CPU variants, official ``.npz`` weight loading and export, TF Hub BiT
 SavedModels loaded into the native backbone (other SavedModels wrapped as layers), and
 the fine-tuning classifier with a zero-initialised head.
-Importing this package registers its layers, which loading a saved ``.keras`` classifier
-needs.
+
+The architecture table is plain Python; everything else imports Keras and TensorFlow
+when first used, so checking an architecture name stays cheap. Loading a saved
+``.keras`` classifier needs the BiT layers registered with Keras: call
+:func:`register_layers` first (any use of the model code registers them too).
 """
 
-from bit_finetune.bit.backbone import build_backbone
-from bit_finetune.bit.classifier import backbone_input_range, build_classifier
-from bit_finetune.bit.hub import HubBackbone, saved_model_backbone
-from bit_finetune.bit.layers import InputScaling, StandardizedConv2D
-from bit_finetune.bit.npz import load_npz, load_official_weights, save_npz, weight_keys
+from __future__ import annotations
+
+from importlib import import_module
+
 from bit_finetune.bit.specs import ARCHITECTURES, OFFICIAL, SMALL, Architecture, get_architecture
+from bit_finetune.lazy import lazy_exports
+
+_WHERE = {
+    "build_backbone": "backbone",
+    "backbone_input_range": "classifier",
+    "build_classifier": "classifier",
+    "HubBackbone": "hub",
+    "saved_model_backbone": "hub",
+    "InputScaling": "layers",
+    "StandardizedConv2D": "layers",
+    "load_npz": "npz",
+    "load_official_weights": "npz",
+    "save_npz": "npz",
+    "weight_keys": "npz",
+}
+
+
+def register_layers() -> None:
+    """Register with Keras every layer a saved BiT classifier can name (idempotent)."""
+    import_module(f"{__name__}.classifier")  # imports the layer modules, which register
+
 
 __all__ = [
     "ARCHITECTURES",
@@ -29,7 +52,9 @@ __all__ = [
     "get_architecture",
     "load_npz",
     "load_official_weights",
+    "register_layers",
     "save_npz",
     "saved_model_backbone",
     "weight_keys",
 ]
+__getattr__ = lazy_exports(__name__, _WHERE)

@@ -6,8 +6,7 @@ folder never pays for importing TensorFlow.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from bit_finetune.lazy import lazy_exports
 
 _WHERE = {
     "DigitsDataset": "digits",
@@ -19,10 +18,13 @@ _WHERE = {
     "ParquetTableDataset": "parquet_table",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)
+__all__ = [
+    "DigitsDataset",
+    "ImageFolderDataset",
+    "ParquetTableDataset",
+    "SavedModelDataset",
+    "TFDSDataset",
+    "TFRecordShardsDataset",
+    "WorkspaceDataset",
+]
+__getattr__ = lazy_exports(__name__, _WHERE)

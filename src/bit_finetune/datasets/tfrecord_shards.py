@@ -34,8 +34,8 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict
 from typing import Any, Literal
 
 import tensorflow as tf
@@ -43,6 +43,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.previews import table
+from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
 
 logger = logging.getLogger(__name__)
 
@@ -74,57 +75,6 @@ _FEATURE_DOCS = {
 
 class IncompleteShardSetError(DatasetError):
     """The folder holds no complete, consistent shard set."""
-
-
-@dataclass(frozen=True)
-class SkippedExample:
-    """An example the writer could not include, and why; recorded in the manifest."""
-
-    id: str
-    reason: str
-
-
-@dataclass
-class ShardPayload:
-    """What the preprocessing node returns for :class:`TFRecordShardsDataset` to write.
-
-    Attributes:
-        splits: per split, a (lazy) iterable of serialized ``tf.train.Example`` bytes,
-            interleaved with :class:`SkippedExample` markers for examples left out.
-        expected: per split, how many examples the iterable yields at most; this plans
-            the shard count before the first record arrives.
-        metadata: JSON-serialisable facts for the manifest; must hold ``label_names``
-            (list of str) and ``image_size`` (int, the stored square side).
-        examples_per_shard: upper bound on examples per file.
-    """
-
-    splits: Mapping[str, Iterable[bytes | SkippedExample]]
-    expected: Mapping[str, int]
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    examples_per_shard: int = 1024
-
-
-def make_example(
-    image: bytes, fmt: str, label: int, example_id: str, width: int, height: int
-) -> bytes:
-    """Serialize one record (deterministically: same values, same bytes)."""
-
-    def ints(value: int) -> tf.train.Feature:
-        return tf.train.Feature(int64_list=tf.train.Int64List(value=[int(value)]))
-
-    def raw(value: bytes) -> tf.train.Feature:
-        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-    features = {
-        "image": raw(image),
-        "format": raw(fmt.encode()),
-        "label": ints(label),
-        "id": raw(example_id.encode()),
-        "height": ints(height),
-        "width": ints(width),
-    }
-    example = tf.train.Example(features=tf.train.Features(feature=features))
-    return example.SerializeToString(deterministic=True)
 
 
 def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[str, tf.Tensor]:

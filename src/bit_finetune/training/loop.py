@@ -33,13 +33,13 @@ from bit_finetune.config import ConfigError, TrainingParams
 from bit_finetune.training import checkpoints as ckpt
 from bit_finetune.training import summaries
 from bit_finetune.training.augment import as_unit_float
+from bit_finetune.training.cluster import is_chief
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
 from bit_finetune.training.schedule import HyperRuleSchedule
 from bit_finetune.training.strategy import (
     accelerator,
     choose_strategy,
     dtype_policy,
-    is_chief,
     precision_policy,
     set_op_determinism,
     use_xla,

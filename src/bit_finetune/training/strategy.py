@@ -4,9 +4,7 @@ at hand."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
-import os
 import re
 from collections.abc import Iterator, Mapping
 from typing import Literal
@@ -15,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from bit_finetune.config import ConfigError, TrainingParams
+from bit_finetune.training.cluster import tf_config
 
 logger = logging.getLogger(__name__)
 
@@ -27,23 +26,6 @@ COORDINATED_JOBS = ("chief", "worker")
 
 class ClusterStartError(RuntimeError):
     """A task named in ``TF_CONFIG`` did not join the cluster in time."""
-
-
-def tf_config() -> dict:
-    """The parsed ``TF_CONFIG`` environment variable ({} when unset or empty)."""
-    raw = os.environ.get("TF_CONFIG", "").strip()
-    return json.loads(raw) if raw else {}
-
-
-def is_chief(config: Mapping | None = None) -> bool:
-    """Whether this process is the chief: no cluster, task ``chief``, or worker 0 of a
-    cluster without a chief."""
-    config = tf_config() if config is None else config
-    task = config.get("task") or {}
-    if not config.get("cluster") or not task:
-        return True
-    kind, index = task.get("type"), int(task.get("index", 0))
-    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in config["cluster"])
 
 
 def _tpu_resolver() -> tf.distribute.cluster_resolver.TPUClusterResolver | None:

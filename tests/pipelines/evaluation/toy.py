@@ -17,12 +17,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bit_finetune.datasets.tfrecord_shards import (
-    ShardPayload,
-    ShardSet,
-    TFRecordShardsDataset,
-    make_example,
-)
+from bit_finetune.datasets.shard_records import ShardPayload, make_example
+from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
 
 LABEL_NAMES = ["red", "green", "blue"]
 IMAGE_SIZE = 8

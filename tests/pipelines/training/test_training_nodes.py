@@ -9,7 +9,8 @@ from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
 
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
-from bit_finetune.datasets.tfrecord_shards import ShardPayload, TFRecordShardsDataset, make_example
+from bit_finetune.datasets.shard_records import ShardPayload, make_example
+from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
 from bit_finetune.pipelines.training import create_pipeline
 from bit_finetune.pipelines.training.nodes import (
     export_serving_model,

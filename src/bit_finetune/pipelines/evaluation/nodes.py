@@ -1,22 +1,27 @@
-"""Nodes of the evaluation stage: metrics, predictions, report figures and the report."""
+"""Nodes of the evaluation stage: metrics, predictions, report figures and the report.
+
+The TensorFlow-bound modules are imported inside the nodes, so that registering the
+pipelines does not import TensorFlow.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bit_finetune.bit import ARCHITECTURES
 from bit_finetune.config import stage_params
 from bit_finetune.evaluation import plots, report
-from bit_finetune.evaluation.inference import SplitPredictions, predict_split, read_images
 from bit_finetune.evaluation.metrics import confusion_matrix, split_metrics
-from bit_finetune.training.strategy import choose_strategy
+
+if TYPE_CHECKING:
+    import keras
+
+    from bit_finetune.evaluation.inference import SplitPredictions
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +41,9 @@ def evaluate_classifier(
     Inference is distributed like training (the ``auto`` strategy). Splits that the
     shards lack or that are empty are skipped with a log line.
     """
+    from bit_finetune.evaluation.inference import predict_split
+    from bit_finetune.training.strategy import choose_strategy
+
     settings = stage_params("evaluation", params)
     names = list(label_map["names"])
     outputs = int(classifier.output_shape[-1])
@@ -110,6 +118,8 @@ def plot_worst_mistakes(
     params: dict[str, Any],
 ) -> Figure:
     """The ``evaluation.worst_mistakes`` most confident wrong predictions on the test split."""
+    from bit_finetune.evaluation.inference import read_images
+
     settings = stage_params("evaluation", params)
     test = predictions[predictions["split"] == REPORT_SPLIT]
     title = f"Most confident mistakes, {REPORT_SPLIT} split"
@@ -152,12 +162,16 @@ def _model_info(model: keras.Model, hyperrule: dict[str, Any]) -> dict[str, Any]
 
 def _architecture(model_name: str) -> str | None:
     """The BiT architecture a model name mentions (``bit_R50x1``, ``bit_R26x0_5``), if any."""
+    from bit_finetune.bit import ARCHITECTURES
+
     found = ARCHITECTURE.search(model_name)
     name = f"R{found[1]}x{found[2].replace('_', '.')}" if found else None
     return name if name in ARCHITECTURES else None
 
 
 def _no_predictions(num_classes: int) -> SplitPredictions:
+    from bit_finetune.evaluation.inference import SplitPredictions
+
     return SplitPredictions(
         ids=np.array([], dtype=object),
         labels=np.array([], dtype=np.int64),

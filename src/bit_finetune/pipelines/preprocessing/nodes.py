@@ -11,8 +11,8 @@ import pandas as pd
 from tqdm import tqdm
 
 from bit_finetune.config import PreprocessingParams, stage_params
+from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample, make_example
 from bit_finetune.datasets.source import ImageSource
-from bit_finetune.datasets.tfrecord_shards import ShardPayload, SkippedExample, make_example
 from bit_finetune.imaging.encode import encode_reads
 
 logger = logging.getLogger(__name__)

@@ -1,21 +1,24 @@
-"""Nodes of the training stage: thin calls into :mod:`bit_finetune.training`."""
+"""Nodes of the training stage: thin calls into :mod:`bit_finetune.training`.
+
+The TensorFlow-bound modules are imported inside the nodes, so that registering the
+pipelines (``kedro viz``, a run of the data stages alone) does not import TensorFlow.
+"""
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import keras
 import pandas as pd
 from matplotlib.figure import Figure
 
-# Importing the model package registers its layers, which loading a `.keras` needs.
-from bit_finetune import bit
 from bit_finetune.config import stage_params
-from bit_finetune.training.export import ServingModule, serving_module
-from bit_finetune.training.inputs import TrainData
-from bit_finetune.training.loop import train
+
+if TYPE_CHECKING:
+    import keras
+
+    from bit_finetune.training.export import ServingModule
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +34,10 @@ def train_classifier(
     Resumes from the checkpoints in the workspace; returns the model and the history
     (step, loss, learning_rate, accuracy, images_per_second).
     """
+    from bit_finetune import bit
+    from bit_finetune.training.inputs import TrainData
+    from bit_finetune.training.loop import train
+
     settings = stage_params("training", params)
     model, classes = settings.model, int(hyperrule["num_classes"])
     result = train(
@@ -55,6 +62,8 @@ def export_serving_model(
     classifier: keras.Model, hyperrule: dict[str, Any], label_map: dict[str, Any]
 ) -> ServingModule:
     """Wrap the classifier with resizing to the crop size and its label names."""
+    from bit_finetune.training.export import serving_module
+
     return serving_module(classifier, int(hyperrule["crop_size"]), label_map["names"])
 
 

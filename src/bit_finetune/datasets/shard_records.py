@@ -1,0 +1,92 @@
+"""What the preprocessing stage hands to :class:`~bit_finetune.datasets.tfrecord_shards.
+TFRecordShardsDataset`: serialized ``tf.train.Example`` records and skip markers.
+
+Records are encoded here without TensorFlow (the ``Example`` wire format is three
+nested length-prefixed messages), so the pipeline's nodes and the image workers never
+import it; the bytes equal ``tf.train.Example.SerializeToString(deterministic=True)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+_LENGTH_DELIMITED = 2
+_BYTES_LIST, _INT64_LIST = 1, 3
+"""Field numbers of ``Feature.kind``."""
+
+
+@dataclass(frozen=True)
+class SkippedExample:
+    """An example the writer could not include, and why; recorded in the manifest."""
+
+    id: str
+    reason: str
+
+
+@dataclass
+class ShardPayload:
+    """What the preprocessing node returns for ``TFRecordShardsDataset`` to write.
+
+    Attributes:
+        splits: per split, a (lazy) iterable of serialized ``tf.train.Example`` bytes,
+            interleaved with :class:`SkippedExample` markers for examples left out.
+        expected: per split, how many examples the iterable yields at most; this plans
+            the shard count before the first record arrives.
+        metadata: JSON-serialisable facts for the manifest; must hold ``label_names``
+            (list of str) and ``image_size`` (int, the stored square side).
+        examples_per_shard: upper bound on examples per file.
+    """
+
+    splits: Mapping[str, Iterable[bytes | SkippedExample]]
+    expected: Mapping[str, int]
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    examples_per_shard: int = 1024
+
+
+def make_example(
+    image: bytes, fmt: str, label: int, example_id: str, width: int, height: int
+) -> bytes:
+    """Serialize one record (deterministically: same values, same bytes)."""
+    return encode_example(
+        {
+            "image": image,
+            "format": fmt.encode(),
+            "label": int(label),
+            "id": example_id.encode(),
+            "height": int(height),
+            "width": int(width),
+        }
+    )
+
+
+def encode_example(features: Mapping[str, bytes | int]) -> bytes:
+    """A ``tf.train.Example`` with one bytes or int64 value per feature, keys sorted."""
+    entries = b"".join(
+        _message(1, _message(1, key.encode()) + _message(2, _feature(value)))
+        for key, value in sorted(features.items())
+    )
+    return _message(1, entries)  # Example.features = Features{feature: entries}
+
+
+def _feature(value: bytes | int) -> bytes:
+    if isinstance(value, bytes):
+        return _message(_BYTES_LIST, _message(1, value))
+    return _message(_INT64_LIST, _message(1, _varint(value)))  # packed repeated int64
+
+
+def _message(number: int, payload: bytes) -> bytes:
+    """A length-delimited field: key, length, payload."""
+    return _varint(number << 3 | _LENGTH_DELIMITED) + _varint(len(payload)) + payload
+
+
+def _varint(value: int) -> bytes:
+    """Base-128 varint; negative int64 values as their 64-bit two's complement."""
+    value &= (1 << 64) - 1
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
