@@ -12,6 +12,7 @@ from bit_finetune.training.augment import (
     mix,
     mixup,
     mixup_lambda,
+    random_window,
     seed_stream,
     train_transform,
 )
@@ -82,6 +83,40 @@ def test_random_crop_takes_windows_of_the_image():
         assert found, "a crop is a window of the source image"
         offsets.add(found[0])
     assert len(offsets) > 3
+
+
+def test_random_window_reaches_every_offset_and_both_orientations():
+    source = np.arange(6 * 7 * 1, dtype=np.int32).reshape(6, 7, 1)
+    seen = set()
+    for i in range(400):
+        window = random_window(tf.constant(source), 4, tf.constant([i, 7]), mirror=True).numpy()
+        assert window.shape == (4, 4, 1)
+        flipped = window[:, ::-1]
+        for y in range(3):
+            for x in range(4):
+                for mirrored, candidate in ((False, window), (True, flipped)):
+                    if np.array_equal(candidate, source[y : y + 4, x : x + 4]):
+                        seen.add((y, x, mirrored))
+    assert seen == {(y, x, m) for y in range(3) for x in range(4) for m in (False, True)}
+
+
+def test_random_window_is_stateless_in_its_seed():
+    image = tf.constant(np.random.default_rng(0).integers(0, 255, (9, 9, 3), dtype=np.uint8))
+    first = random_window(image, 5, tf.constant([3, 4]), mirror=True).numpy()
+    again = random_window(image, 5, tf.constant([3, 4]), mirror=True).numpy()
+    np.testing.assert_array_equal(first, again)
+
+
+def test_random_window_of_the_whole_image_only_mirrors():
+    image = tf.constant(asymmetric_image())
+    for i in range(8):
+        window = random_window(image, SIDE, tf.constant([i, 0]), mirror=False).numpy()
+        np.testing.assert_array_equal(window, asymmetric_image())
+
+
+def test_random_window_rejects_an_image_smaller_than_the_window():
+    with pytest.raises(tf.errors.InvalidArgumentError, match="smaller than 9x9"):
+        random_window(tf.zeros([8, 12, 3], tf.uint8), 9, tf.constant([1, 2]), mirror=False)
 
 
 def test_train_transform_resizes_without_crop_and_one_hot_encodes():

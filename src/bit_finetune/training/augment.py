@@ -35,6 +35,28 @@ def resize_to(image: tf.Tensor, size: int) -> tf.Tensor:
     return tf.image.resize(image, [size, size])
 
 
+def random_window(image: tf.Tensor, size: int, seed: tf.Tensor, *, mirror: bool) -> tf.Tensor:
+    """A uniformly placed ``size`` x ``size`` window of ``image`` ``[H, W, C]``, mirrored
+    left-right with probability 1/2 when ``mirror``; stateless in ``seed``.
+
+    One draw of three integers and one slice (plus the mirror's reverse, when drawn):
+    fewer ops per example than a random crop followed by a random flip, each with its
+    own draws and checks. A window the size of the image is the image itself.
+    """
+    shape = tf.shape(image)
+    limits = tf.stack([shape[0] - size + 1, shape[1] - size + 1, 2])
+    checked = tf.debugging.assert_positive(
+        limits, message=f"random_window: the image is smaller than {size}x{size}"
+    )
+    with tf.control_dependencies([checked]):
+        draws = tf.random.stateless_uniform([3], seed, minval=None, maxval=None, dtype=tf.int32)
+    y, x, flip = tf.unstack(tf.math.floormod(draws, limits))
+    window = image[y : y + size, x : x + size]
+    if not mirror:
+        return window
+    return tf.cond(tf.equal(flip, 1), lambda: tf.reverse(window, [1]), lambda: window)
+
+
 def train_transform(
     crop_size: int, num_classes: int, *, random_crop: bool, random_flip: bool
 ) -> Callable[[Example, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
@@ -43,7 +65,8 @@ def train_transform(
     The example's image is uint8 ``[S, S, 3]`` at the HyperRule resize size. With
     ``random_crop`` a random ``crop_size`` square is cut, otherwise the image is resized
     to ``crop_size`` (and left as it is when it has that size already); with
-    ``random_flip`` each image is mirrored left-right with probability 1/2.
+    ``random_flip`` each image is mirrored left-right with probability 1/2 (both in one
+    :func:`random_window`).
 
     Cut or untouched images stay uint8 pixels: a quarter of the bytes of float32 to
     batch and to copy to the accelerator, where :func:`as_unit_float` scales them inside
@@ -51,14 +74,11 @@ def train_transform(
     """
 
     def transform(example: Example, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
         image = example["image"]
-        if random_crop:
-            image = tf.image.stateless_random_crop(image, [crop_size, crop_size, 3], seed=crop_seed)
-        elif tuple(image.shape[:2]) != (crop_size, crop_size):
+        if not random_crop and tuple(image.shape[:2]) != (crop_size, crop_size):
             image = to_unit_float(resize_to(image, crop_size))
-        if random_flip:
-            image = tf.image.stateless_random_flip_left_right(image, seed=flip_seed)
+        if random_crop or random_flip:
+            image = random_window(image, crop_size, seed, mirror=random_flip)
         label = tf.one_hot(example["label"], num_classes, dtype=tf.float32)
         return image, label
 
