@@ -7,7 +7,7 @@ interleaved runs (pool start-up included) and the speed-up.
 It also times the same resize + re-encode on 1 vs 2 processes that hold the images
 already (no reading, writing or transfers): the speed-up the machine can give this work
 right now (about 2 on an idle 2-core machine, less when other work shares the cores).
-Usage: ``python bench/shard_speed.py [--images 600] [--workers 1 2] [--repeat 3]``.
+Usage: ``python bench/shard_speed.py [--images 600] [--workers 1 2] [--repeat 7]``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=600)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
-    parser.add_argument("--repeat", type=int, default=5, help="runs per setting; best counts")
+    parser.add_argument("--repeat", type=int, default=7, help="runs per setting; best counts")
     args = parser.parse_args()
     # Imported here, not at the top: worker processes start fresh and re-import this
     # script, as `kedro run` workers re-import only the light kedro entry point.
