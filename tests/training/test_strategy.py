@@ -10,6 +10,7 @@ import tensorflow as tf
 
 from bit_finetune.config import ConfigError
 from bit_finetune.training import strategy as st
+from bit_finetune.training.cluster import is_chief
 
 TWO_WORKERS = {
     "cluster": {"worker": ["127.0.0.1:1", "127.0.0.1:2"]},
@@ -150,13 +151,13 @@ def test_dtype_policy_applies_while_building_and_is_restored():
     ],
 )
 def test_is_chief(config, chief):
-    assert st.is_chief(config) is chief
+    assert is_chief(config) is chief
 
 
 def test_is_chief_reads_tf_config(monkeypatch):
     monkeypatch.setenv(
         "TF_CONFIG", json.dumps({**TWO_WORKERS, "task": {"type": "worker", "index": 1}})
     )
-    assert st.is_chief() is False
+    assert is_chief() is False
     monkeypatch.setenv("TF_CONFIG", "")
-    assert st.is_chief() is True
+    assert is_chief() is True
