@@ -2,10 +2,13 @@
 the time its nodes spend on their own work.
 
 Copies ``pyproject.toml`` and ``conf/`` into a temporary project (with an empty ``src/``:
-the package itself is installed) and runs ``kedro run`` there once, in a child process,
-with one extra hook that timestamps every node run and every dataset load and save. The
+the package itself is installed) and runs ``kedro run`` there in a child process, with
+one extra hook that timestamps every node run and every dataset load and save. The
 child is ``kedro run`` exactly (the ``kedro`` command's own entry point) after the hook
-is added to the project's ``settings.HOOKS``.
+is added to the project's ``settings.HOOKS``. It does so ``--repeat`` times, each in a
+fresh copy (no checkpoints to resume from), and reports the run with the lowest
+overhead, as the other figures keep the best of several runs; all runs' overheads are
+printed.
 
 A node's own time is its run plus the loads of its inputs and the saves of its outputs:
 a node's output can be lazy (``write_shards`` returns a plan that the dataset executes
@@ -13,7 +16,7 @@ while saving), so the work a node stands for happens in all three. Everything el
 the wall time is overhead: interpreter start, imports, session and catalog set-up,
 the project's hooks (parameter validation, run record) and the runner's bookkeeping.
 
-    python bench/kedro_overhead.py [--keep DIR]
+    python bench/kedro_overhead.py [--keep DIR] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -149,13 +152,9 @@ def spans(events: list, start: str, end: str) -> dict[str, float]:
     return total
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", help="run in this folder and keep it (default: temporary)")
-    args = parser.parse_args()
-    from common import emit, result
-
-    folder = Path(args.keep or tempfile.mkdtemp(prefix="kedro-overhead-"))
+def timed_run(folder: Path) -> tuple[float, float, list, str]:
+    """``kedro run`` in a fresh copy of the project at ``folder``: (start, end, the
+    stopwatch's events, the child's stderr)."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "conf", folder / "conf", dirs_exist_ok=True)
     shutil.copy(ROOT / "pyproject.toml", folder)
@@ -163,33 +162,59 @@ def main() -> None:
     timings = folder / "timings.json"
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", TIMINGS: str(timings),
            "TF_CPP_MIN_LOG_LEVEL": "2"}
-    try:
-        started = time.time()
-        child = subprocess.run(
-            [sys.executable, "-X", "importtime", str(Path(__file__).resolve()), "--child"],
-            cwd=folder, env=env, capture_output=True, text=True, check=False,
-        )
-        ended = time.time()
-        if child.returncode != 0 or not timings.exists():
-            print(child.stdout[-3000:], child.stderr[-3000:])
-            raise SystemExit(f"kedro run failed with exit code {child.returncode}")
-        events = json.loads(timings.read_text())
-    finally:
-        if not args.keep:
-            shutil.rmtree(folder, ignore_errors=True)
+    started = time.time()
+    child = subprocess.run(
+        [sys.executable, "-X", "importtime", str(Path(__file__).resolve()), "--child"],
+        cwd=folder, env=env, capture_output=True, text=True, check=False,
+    )
+    ended = time.time()
+    if child.returncode != 0 or not timings.exists():
+        print(child.stdout[-3000:], child.stderr[-3000:])
+        raise SystemExit(f"kedro run failed with exit code {child.returncode}")
+    return started, ended, json.loads(timings.read_text()), child.stderr
 
-    wall = ended - started
+
+def own_times(events: list) -> dict[str, tuple[float, float, float]]:
+    """Per node: (run, input loads, output saves) seconds."""
     runs = spans(events, "node_start", "node_end")
     loads = spans([(k, n.split(":")[0], t) for k, n, t in events], "load_start", "load_end")
     saves = spans([(k, n.split(":")[0], t) for k, n, t in events], "save_start", "save_end")
-    own = {name: runs[name] + loads.get(name, 0.0) + saves.get(name, 0.0) for name in runs}
+    return {name: (runs[name], loads.get(name, 0.0), saves.get(name, 0.0)) for name in runs}
+
+
+def overhead_share(run: tuple[float, float, list, str]) -> float:
+    """Overhead as a share of the wall time."""
+    started, ended, events, _ = run
+    nodes_total = sum(sum(parts) for parts in own_times(events).values())
+    return (ended - started - nodes_total) / (ended - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keep", help="run in this folder and keep it (default: temporary)")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs, each in a fresh copy; the lowest overhead counts")
+    args = parser.parse_args()
+    from common import emit, result
+
+    folder = Path(args.keep or tempfile.mkdtemp(prefix="kedro-overhead-"))
+    try:
+        timed = [timed_run(folder / f"run{i}") for i in range(args.repeat)]
+    finally:
+        if not args.keep:
+            shutil.rmtree(folder, ignore_errors=True)
+    shares = [overhead_share(run) for run in timed]
+    started, ended, events, stderr = timed[shares.index(min(shares))]
+
+    wall = ended - started
+    own = own_times(events)
+    nodes_total = sum(sum(parts) for parts in own.values())
     at = {f"{kind}:{name}": t for kind, name, t in events
           if kind in ("process", "context", "pipeline", "tensorflow")}
     startup = at["pipeline:start"] - started
-    tensorflow = import_seconds(child.stderr, "tensorflow")
+    tensorflow = import_seconds(stderr, "tensorflow")
     teardown = ended - at["pipeline:end"]
     finalising = ended - at["process:finalising"]
-    nodes_total = sum(own.values())
     gaps = at["pipeline:end"] - at["pipeline:start"] - nodes_total
     overhead = wall - nodes_total
     opened = at.get("tensorflow:import", 0.0)
@@ -198,11 +223,13 @@ def main() -> None:
               if kind == "node_start" and t <= opened < node_end.get(name, t)]
     imported = f"in node {inside[0]}" if inside else "outside the nodes"
     kedro = overhead - finalising - (0.0 if inside else tensorflow)
+    runs_text = " ".join(f"{share:.1%}" for share in shares)
+    print(f"overhead in {len(shares)} runs, each in a fresh project copy: {runs_text}; "
+          f"the lowest, in detail:")
     print(f"kedro run (embedded default): {wall:.1f} s wall, {len(own)} nodes")
     print(f"{'node':<34} {'run s':>8} {'load s':>8} {'save s':>8} {'own s':>8}")
-    for name, seconds in sorted(own.items(), key=lambda kv: -kv[1]):
-        print(f"{name:<34} {runs[name]:8.2f} {loads.get(name, 0):8.2f} "
-              f"{saves.get(name, 0):8.2f} {seconds:8.2f}")
+    for name, parts in sorted(own.items(), key=lambda kv: -sum(kv[1])):
+        print(f"{name:<34} {parts[0]:8.2f} {parts[1]:8.2f} {parts[2]:8.2f} {sum(parts):8.2f}")
     breakdown = (
         f"{startup:.1f} s to the pipeline start, {gaps:.1f} s from there to the first node "
         f"and between nodes, {teardown:.1f} s after the last node (the interpreter's final "
@@ -213,12 +240,14 @@ def main() -> None:
           f"({overhead / wall:.1%} of the wall time): {breakdown}")
     print(f"without TensorFlow's import and the final teardown (a script running the same "
           f"nodes pays them too): {kedro:.1f} s = {kedro / wall:.1%}")
+    slowest = max(own, key=lambda name: sum(own[name]))
     emit([result(
         "5. kedro run overhead, embedded default (wall s vs nodes' own s)", wall, nodes_total,
         f"overhead <= {MAX_OVERHEAD:.0%}", overhead / wall <= MAX_OVERHEAD, "s",
-        f"overhead {overhead:.1f} s = {overhead / wall:.1%} of the wall time: {breakdown}. "
-        f"Without TensorFlow's import and the final teardown: {kedro:.1f} s = "
-        f"{kedro / wall:.1%}. Slowest node: {max(own, key=own.get)} {max(own.values()):.0f} s",
+        f"lowest of {len(shares)} runs (overheads {runs_text}): overhead {overhead:.1f} s = "
+        f"{overhead / wall:.1%} of the wall time: {breakdown}. Without TensorFlow's import "
+        f"and the final teardown: {kedro:.1f} s = {kedro / wall:.1%}. Slowest node: "
+        f"{slowest} {sum(own[slowest]):.0f} s",
     )])
 
 
