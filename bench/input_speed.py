@@ -16,7 +16,7 @@ Second figure: the same input function on the embedded default's shards (the dig
 160 -> 128) against the training images/s of the embedded default's model at its
 resolution (``conf/base/parameters``), so that training is never input-bound.
 
-    python bench/input_speed.py [--images 2000] [--batch 64] [--repeat 7]
+    python bench/input_speed.py [--images 2000] [--batch 64] [--repeat 5]
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=2000, help="500x375 JPEGs to generate")
     parser.add_argument("--batch", type=int, default=64, help="batch of the 480-crop pipelines")
-    parser.add_argument("--repeat", type=int, default=7, help="alternating runs; best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="alternating runs; best counts")
     parser.add_argument("--train-steps", type=int, default=20,
                         help="timed training steps of the default model (a multiple of 10)")
     parser.add_argument("--seed", type=int, default=0)

@@ -46,7 +46,7 @@ def run(name: str, args: list[str], limit: int) -> tuple[list[dict], str, float]
     try:
         done = subprocess.run(
             [sys.executable, str(BENCH / f"{name}.py"), *args], cwd=BENCH.parent, env=env,
-            capture_output=True, text=True, timeout=limit,
+            capture_output=True, text=True, timeout=limit, check=False,
         )
         output, failure = done.stdout, (f"exit code {done.returncode}: "
                                          f"{done.stderr.strip().splitlines()[-1:]}"
@@ -93,9 +93,11 @@ def write(path: Path, rows: list[dict], printouts: dict[str, tuple[str, float]],
     lines = [
         "# Benchmark results",
         "",
-        f"Written by `python bench/run_all.py` on {started:%Y-%m-%d %H:%M} UTC in "
-        f"{total / 60:.1f} min; load average {loads[0]:.1f} at the start, {loads[1]:.1f} at "
-        "the end. How each figure is measured: `bench/README.md`.",
+        (
+            f"Written by `python bench/run_all.py` on {started:%Y-%m-%d %H:%M} UTC in "
+            f"{total / 60:.1f} min; load average {loads[0]:.1f} at the start, "
+            f"{loads[1]:.1f} at the end. How each figure is measured: `bench/README.md`."
+        ),
         "",
         "| figure | ours | baseline | ratio | target | met | machine |",
         "|---|---|---|---|---|---|---|",

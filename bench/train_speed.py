@@ -323,7 +323,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20,
                         help=f"timed steps per loop run (a multiple of {WARMUP_STEPS})")
     parser.add_argument("--repeat", type=int, default=6, help="alternating loop runs")
-    parser.add_argument("--rounds", type=int, default=6, help="timed steps per R50 model")
+    parser.add_argument("--rounds", type=int, default=4, help="timed steps per R50 model")
     parser.add_argument("--skip-models", action="store_true", help="only part 1")
     parser.add_argument("--profile", action="store_true",
                         help="only print the op-type profile of the default model's step")
