@@ -2,8 +2,8 @@
 TFRecordShardsDataset`: serialized ``tf.train.Example`` records and skip markers.
 
 Records are encoded here without TensorFlow (the ``Example`` wire format is three
-nested length-prefixed messages), so the pipeline's nodes and the image workers never
-import it; the bytes equal ``tf.train.Example.SerializeToString(deterministic=True)``.
+nested length-prefixed messages), so the preprocessing node does not import it; the
+bytes equal ``tf.train.Example.SerializeToString(deterministic=True)``.
 """
 
 from __future__ import annotations

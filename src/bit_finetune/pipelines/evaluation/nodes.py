@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bit_finetune.bit import ARCHITECTURES  # the table only: no TensorFlow
 from bit_finetune.config import stage_params
 from bit_finetune.evaluation import plots, report
 from bit_finetune.evaluation.metrics import confusion_matrix, split_metrics
@@ -162,8 +163,6 @@ def _model_info(model: keras.Model, hyperrule: dict[str, Any]) -> dict[str, Any]
 
 def _architecture(model_name: str) -> str | None:
     """The BiT architecture a model name mentions (``bit_R50x1``, ``bit_R26x0_5``), if any."""
-    from bit_finetune.bit import ARCHITECTURES
-
     found = ARCHITECTURE.search(model_name)
     name = f"R{found[1]}x{found[2].replace('_', '.')}" if found else None
     return name if name in ARCHITECTURES else None
