@@ -134,6 +134,7 @@ class TrainingParams:
     checkpoint_every: int = bounded(100, lo=1)
     log_every: int = bounded(10, lo=1)
     steps_per_call: int = bounded(10, lo=1)
+    micro_batch_size: int | Literal["auto"] | None = bounded("auto", lo=1)
     shuffle_buffer: int = bounded(1024, lo=1)
     seed: int = 0
     deterministic: bool = False
@@ -194,8 +195,13 @@ def _value(hint: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        (hint,) = [a for a in args if a is not type(None)]
-        return _value(hint, value, key, meta)
+        problems = []
+        for choice in [a for a in args if a is not type(None)]:
+            try:
+                return _value(choice, value, key, meta)
+            except ConfigError as e:
+                problems.append(str(e).removeprefix(f"{key}: "))
+        raise ConfigError(f"{key}: {'; or '.join(problems)}")
     if dataclasses.is_dataclass(hint):
         return parse(hint, value, key)
     if origin is Literal:

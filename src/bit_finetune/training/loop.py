@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from bit_finetune.config import ConfigError, TrainingParams
 from bit_finetune.training import checkpoints as ckpt
+from bit_finetune.training import micro_batch
 from bit_finetune.training import summaries
 from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.cluster import is_chief
@@ -116,6 +117,7 @@ class Trainer:
         self.data, self.recipe, self.params, self.workspace = data, recipe, params, workspace
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         device = accelerator(self.strategy)
+        self.device = device
         self.policy = precision_policy(params.mixed_precision, device)
         self.jit = use_xla(params.xla, device)
         self.chief = is_chief()
@@ -145,6 +147,18 @@ class Trainer:
                 dtype=tf.int64,
                 trainable=False,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+        self.gradients = self._gradient_fn()
+        self.micro_batch = self._micro_batch()
+        per_replica = self.global_batch // self.strategy.num_replicas_in_sync
+        self.accumulation = per_replica // self.micro_batch
+        if self.accumulation > 1:
+            logger.info(
+                "Gradient accumulation: %d micro-batches of %d per replica make each step's "
+                "batch of %d",
+                self.accumulation,
+                self.micro_batch,
+                self.global_batch,
             )
 
     def _global_batch(self) -> int:
@@ -216,16 +230,12 @@ class Trainer:
 
         return input_fn
 
-    def _train_steps(self, element_spec: Any) -> tuple[Callable, Callable]:
-        """Two ``tf.function``s running steps on every replica: ``one(batch)`` runs one
-        step on a given batch, ``many(iterator, n)`` runs ``n`` steps in one graph call
-        (no Python round trip between them). Both return the global loss and the number
-        of correct predictions, summed over their steps."""
-        model, optimizer, strategy = self.model, self.optimizer, self.strategy
+    def _gradient_fn(self) -> Callable:
+        """``gradients(images, labels)``: the gradients of a (micro-)batch's share of the
+        global-batch loss, that share and its number of correct predictions."""
+        model, optimizer, global_batch = self.model, self.optimizer, self.global_batch
         variables = model.trainable_variables
         loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-        global_batch = self.global_batch
-        total = tf.distribute.ReduceOp.SUM
 
         @tf.function(jit_compile=self.jit)
         def gradients(images: tf.Tensor, labels: tf.Tensor):
@@ -237,8 +247,67 @@ class Trainer:
             hits = tf.cast(tf.argmax(logits, -1) == tf.argmax(labels, -1), tf.float32)
             return tape.gradient(objective, variables), loss, tf.reduce_sum(hits)
 
+        return gradients
+
+    def _micro_batch(self) -> int:
+        """The ``training.micro_batch_size`` setting as a micro-batch per replica."""
+        replicas = self.strategy.num_replicas_in_sync
+        per_replica, setting = self.global_batch // replicas, self.params.micro_batch_size
+        if setting is None:
+            return per_replica
+        if setting != "auto":
+            return micro_batch.checked(setting, per_replica, replicas)
+        crop = int(self.recipe["crop_size"])
+        if self.device == "cpu":
+            value_bytes = 4 if self.policy == "float32" else 2
+            return micro_batch.cpu_micro_batch(self.model, per_replica, crop, value_bytes)
+        return micro_batch.largest_that_runs(per_replica, self._try_micro_batch)
+
+    def _try_micro_batch(self, size: int) -> None:
+        """One forward and backward pass of ``size`` examples on the first replica's
+        device, nothing applied: raises ``ResourceExhaustedError`` when it does not fit."""
+        crop, classes = int(self.recipe["crop_size"]), int(self.recipe["num_classes"])
+        images = tf.zeros([size, crop, crop, 3], tf.uint8)
+        labels = tf.one_hot(tf.zeros([size], tf.int32), classes)
+        try:
+            device = self.strategy.extended.worker_devices[0]
+        except RuntimeError:  # the default strategy places ops itself
+            device = None
+        with tf.device(device):
+            _, loss, _ = self.gradients(images, labels)
+        float(loss)  # waits for the device
+
+    def _accumulated(self, images: tf.Tensor, labels: tf.Tensor):
+        """:attr:`gradients` of a replica's batch, summed over its micro-batches (the
+        batch as it is when there is no accumulation)."""
+        if self.accumulation == 1:
+            return self.gradients(images, labels)
+        parts, size = self.accumulation, self.micro_batch
+        images, labels = (
+            tf.reshape(t, tf.concat([[parts, size], tf.shape(t)[1:]], 0)) for t in (images, labels)
+        )
+
+        def add(i, grads, loss, correct):
+            g, l, c = self.gradients(images[i], labels[i])
+            return i + 1, [a + b for a, b in zip(grads, g)], loss + l, correct + c
+
+        zeros = [tf.zeros_like(v) for v in self.model.trainable_variables]
+        _, grads, loss, correct = tf.while_loop(
+            lambda i, *_: i < parts, add, (tf.constant(0), zeros, 0.0, 0.0)
+        )
+        return grads, loss, correct
+
+    def _train_steps(self, element_spec: Any) -> tuple[Callable, Callable]:
+        """Two ``tf.function``s running steps on every replica: ``one(batch)`` runs one
+        step on a given batch, ``many(iterator, n)`` runs ``n`` steps in one graph call
+        (no Python round trip between them). Both return the global loss and the number
+        of correct predictions, summed over their steps."""
+        optimizer, strategy = self.optimizer, self.strategy
+        variables = self.model.trainable_variables
+        total = tf.distribute.ReduceOp.SUM
+
         def replica_step(images: tf.Tensor, labels: tf.Tensor):
-            grads, loss, correct = gradients(images, labels)
+            grads, loss, correct = self._accumulated(images, labels)
             optimizer.apply_gradients(zip(grads, variables))
             return loss, correct
 
