@@ -126,6 +126,7 @@ class AugmentParams:
 class TrainingParams:
     model: ModelParams = ModelParams()
     augment: AugmentParams = AugmentParams()
+    finetune: Literal["full", "head", "block2", "block3", "block4"] = "full"
     strategy: Literal[
         "auto", "default", "one_device", "mirrored", "multi_worker", "tpu"
     ] = "auto"

@@ -20,5 +20,5 @@ def test_load_creates_and_returns_the_folder(tmp_path):
 
 
 def test_save_is_refused(tmp_path):
-    with pytest.raises(DatasetError, match="training_workspace"):
+    with pytest.raises(DatasetError, match="fills itself and cannot be saved"):
         WorkspaceDataset(path=str(tmp_path)).save(tmp_path)

@@ -2,6 +2,7 @@
 
     python -m tests.training.run_tiny WORKSPACE OUT.npz [--steps N] [--strategy S]
         [--logical-cpus K] [--delay SECONDS] [--warmup N] [--batch B] [--checkpoint-every N]
+        [--micro-batch M]
 
 Writes the final weights (``w0``, ``w1``, ...) and ``start_step``/``final_step`` to OUT.npz.
 """
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--checkpoint-every", type=int, default=4)
     parser.add_argument("--shuffle-buffer", type=int, default=64)
+    parser.add_argument("--micro-batch", type=int, default=None)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
 
@@ -50,6 +52,7 @@ def main() -> None:
         strategy=args.strategy,
         checkpoint_every=args.checkpoint_every,
         shuffle_buffer=args.shuffle_buffer,
+        micro_batch_size=args.micro_batch,
     )
     result = train(tiny_model, tiny_data(delay=args.delay), recipe, params, args.workspace)
     weights = {f"w{i}": w for i, w in enumerate(result.model.get_weights())}

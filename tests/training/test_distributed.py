@@ -36,6 +36,26 @@ def test_mirrored_step_equals_a_single_device_step(tmp_path):
     )
 
 
+def test_mirrored_step_with_micro_batches_equals_a_whole_batch_step(tmp_path):
+    """Two replicas, each summing the gradients of four micro-batches of 2, make the same
+    update as one device with the whole batch of 16 at once."""
+    accumulated = run(
+        tmp_path / "m",
+        tmp_path / "m.npz",
+        *ONE_STEP,
+        "--strategy",
+        "mirrored",
+        "--logical-cpus",
+        "2",
+        "--micro-batch",
+        "2",
+    )
+    assert "4 micro-batches of 2 per replica" in accumulated["log"]
+    whole = run(tmp_path / "s", tmp_path / "s.npz", *ONE_STEP, "--strategy", "default")
+    for a, b in zip(weights(accumulated), weights(whole)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
 def test_multi_worker_run_keeps_workers_in_sync_and_only_the_chief_writes(tmp_path):
     workspace = tmp_path / "workspace"
     ports = free_ports(2)

@@ -139,6 +139,29 @@ def test_float16_uses_loss_scaling_and_xla_compiles(tmp_path):
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
 
 
+@pytest.mark.parametrize("mixup_alpha", [0.0, 0.1])
+def test_micro_batches_make_the_whole_batch_update(tmp_path, mixup_alpha):
+    """Three steps with four micro-batches of 4 land on the weights and losses of three
+    steps with the whole batch of 16 (MixUp pairs within the whole batch either way)."""
+    recipe = tiny_recipe(total_steps=3, mixup_alpha=mixup_alpha)
+    runs = {
+        size: train(
+            tiny_model, tiny_data(), recipe, tiny_params(micro_batch_size=size), tmp_path / str(size)
+        )
+        for size in (None, 4)
+    }
+    whole, micro = runs[None], runs[4]
+    for a, b in zip(whole.model.get_weights(), micro.model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(whole.history["loss"], micro.history["loss"], rtol=1e-5)
+    assert whole.history["accuracy"].tolist() == micro.history["accuracy"].tolist()
+
+
+def test_a_micro_batch_must_split_the_batch(tmp_path):
+    with pytest.raises(ConfigError, match=r"micro_batch_size: 5 .* use one of \[16, 8, 4, 2, 1"):
+        train(tiny_model, tiny_data(), tiny_recipe(), tiny_params(micro_batch_size=5), tmp_path)
+
+
 def test_image_grid_tiles_row_by_row():
     images = tf.reshape(tf.range(5, dtype=tf.float32), [5, 1, 1, 1]) * tf.ones([5, 2, 3, 1])
     grid = image_grid(images, side=2).numpy()

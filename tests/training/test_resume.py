@@ -17,9 +17,12 @@ pytestmark = pytest.mark.slow
 TOTAL = 60
 
 
-def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path):
+@pytest.mark.parametrize("accumulation", [(), ("--micro-batch", "4")], ids=["whole", "micro"])
+def test_sigkilled_run_resumes_from_its_checkpoint(tmp_path, accumulation):
+    """Also with gradient accumulation: a kill between micro-batches loses only the
+    unfinished step, as the accumulated gradients are never part of a checkpoint."""
     workspace = tmp_path / "workspace"
-    options = ("--steps", str(TOTAL), "--checkpoint-every", "4")
+    options = ("--steps", str(TOTAL), "--checkpoint-every", "4", *accumulation)
     # ~10 ms per example keeps the first run busy long after its first checkpoint.
     victim = start(workspace, tmp_path / "killed.npz", *options, "--delay", "0.01")
     index = workspace / "checkpoints" / "checkpoint"

@@ -68,3 +68,33 @@ def build_classifier(
 def backbone_input_range(model: keras.Model) -> tuple[float, float]:
     """The value range a classifier's backbone sees (its inputs are always [0, 1])."""
     return model.get_layer("input_scaling").value_range
+
+
+def freeze_below(model: keras.Model, stage: str) -> None:
+    """Fine-tune only from ``stage`` (``"block2"`` ... ``"block4"``) on: the root and the
+    earlier blocks of a native backbone stop training (``training.finetune``)."""
+    backbone = model.get_layer("backbone")
+    if isinstance(backbone, HubBackbone):
+        raise ConfigError(
+            f"training.finetune: '{stage}' needs a native BiT backbone (random init, an "
+            ".npz file or a BiT TF Hub module), not a wrapped SavedModel; use 'full' or "
+            "'head'"
+        )
+    first = int(stage.removeprefix("block"))
+    for layer in backbone.layers:
+        block = layer.name.split("_", 1)[0]
+        if block == "root" or (block.startswith("block") and int(block[5:]) < first):
+            layer.trainable = False
+
+
+def feature_extractor(model: keras.Model) -> keras.Model:
+    """The classifier up to its head: images in [0, 1] -> the backbone's features."""
+    return keras.Model(model.inputs, model.get_layer("head").input, name="features")
+
+
+def head_model(model: keras.Model) -> keras.Model:
+    """The classifier's head alone, on feature vectors; it shares the classifier's head
+    weights, so training it trains the classifier's head."""
+    head = model.get_layer("head")
+    features = keras.Input(shape=(head.input.shape[-1],), name="features")
+    return keras.Model(features, head(features), name="head_only")

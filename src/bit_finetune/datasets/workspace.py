@@ -1,4 +1,5 @@
-"""Kedro dataset for the training workspace folder (checkpoints, TensorBoard logs)."""
+"""Kedro dataset for a folder the training node fills itself: its workspace (checkpoints,
+TensorBoard logs) and the backbone features of head-only fine-tuning."""
 
 from __future__ import annotations
 
@@ -31,8 +32,8 @@ class WorkspaceDataset(AbstractDataset[None, Path]):
 
     def save(self, data: None) -> None:
         raise DatasetError(
-            f"training_workspace: '{self._path}' is filled by the training node itself and "
-            "cannot be saved; use it only as a node input"
+            f"'{self._path}' is a folder the training node fills itself and cannot be "
+            "saved; use it only as a node input"
         )
 
     def _exists(self) -> bool:

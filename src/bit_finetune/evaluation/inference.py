@@ -78,29 +78,56 @@ def predict_split(
     Images get the evaluation preprocessing of training (resize to ``crop_size``, scale
     to [0, 1]); ``batch_size`` is the global batch, split over the strategy's replicas.
     """
+    return SplitPredictions(
+        *split_outputs(
+            model,
+            shards,
+            split,
+            crop_size=crop_size,
+            batch_size=batch_size,
+            strategy=strategy,
+            progress=progress,
+            activation=tf.nn.softmax,
+            desc=f"evaluate {split}",
+        )
+    )
+
+
+def split_outputs(
+    model: keras.Model,
+    shards: Shards,
+    split: str,
+    *,
+    crop_size: int,
+    batch_size: int,
+    strategy: tf.distribute.Strategy,
+    progress: bool,
+    activation: Callable[[tf.Tensor], tf.Tensor],
+    desc: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Ids, labels and ``activation`` of the model's float32 outputs for every example
+    of ``split``, in record order (see :func:`predict_split`)."""
     files = shards.files(split)
     ids, labels = read_keys(files)
     replica_model = in_strategy_scope(model, strategy)
-    num_classes = int(replica_model.output_shape[-1])
+    width = int(replica_model.output_shape[-1])
     batches = _image_batches(files, shards.image_size, crop_size, batch_size)
-    step = _forward_step(replica_model, strategy)
-    probabilities = np.zeros((len(ids), num_classes), dtype=np.float32)
+    step = _forward_step(replica_model, strategy, activation)
+    outputs = np.zeros((len(ids), width), dtype=np.float32)
     seen = np.zeros(len(ids), dtype=np.int64)
-    with tqdm(
-        total=len(ids), unit="img", desc=f"evaluate {split}", disable=not progress
-    ) as bar:
+    with tqdm(total=len(ids), unit="img", desc=desc, disable=not progress) as bar:
         for batch in strategy.experimental_distribute_dataset(batches):
-            positions, batch_probabilities = (t.numpy() for t in step(batch))
-            probabilities[positions] = batch_probabilities
+            positions, batch_outputs = (t.numpy() for t in step(batch))
+            outputs[positions] = batch_outputs
             np.add.at(seen, positions, 1)
             bar.update(len(positions))
     if not (seen == 1).all():
         raise RuntimeError(
-            f"evaluation of split '{split}': {int((seen == 0).sum())} examples got no "
-            f"prediction and {int((seen > 1).sum())} more than one; the distributed input "
+            f"{desc}: {int((seen == 0).sum())} examples of split '{split}' got no "
+            f"output and {int((seen > 1).sum())} more than one; the distributed input "
             "did not cover the split exactly once"
         )
-    return SplitPredictions(ids=ids, labels=labels, probabilities=probabilities)
+    return ids, labels, outputs
 
 
 def read_keys(files: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -185,18 +212,19 @@ def _image_batches(
 
 
 def _forward_step(
-    model: keras.Model, strategy: tf.distribute.Strategy
+    model: keras.Model,
+    strategy: tf.distribute.Strategy,
+    activation: Callable[[tf.Tensor], tf.Tensor],
 ) -> Callable[[Any], tuple[tf.Tensor, tf.Tensor]]:
     def forward(images: tf.Tensor) -> tf.Tensor:
-        logits = model(images, training=False)
-        return tf.nn.softmax(tf.cast(logits, tf.float32), axis=-1)
+        return activation(tf.cast(model(images, training=False), tf.float32))
 
     @tf.function(reduce_retracing=True)
     def step(batch: dict[str, Any]) -> tuple[tf.Tensor, tf.Tensor]:
-        probabilities = strategy.run(forward, args=(batch["image"],))
+        outputs = strategy.run(forward, args=(batch["image"],))
         return (
             strategy.gather(batch["position"], axis=0),
-            strategy.gather(probabilities, axis=0),
+            strategy.gather(outputs, axis=0),
         )
 
     return step

@@ -85,6 +85,17 @@ def train_transform(
     return transform
 
 
+def feature_transform(
+    num_classes: int,
+) -> Callable[[Example, tf.Tensor], tuple[tf.Tensor, tf.Tensor]]:
+    """``(example, seed) -> (feature vector, one-hot label)``: features pass as they are."""
+
+    def transform(example: Example, seed: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        return example["image"], tf.one_hot(example["label"], num_classes, dtype=tf.float32)
+
+    return transform
+
+
 def eval_transform(crop_size: int) -> Callable[[Example], tuple[tf.Tensor, tf.Tensor]]:
     """``example -> (image float32 [crop, crop, 3] in [0, 1], int label)``: resize only."""
 

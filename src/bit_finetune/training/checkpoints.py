@@ -36,6 +36,7 @@ def recipe_record(recipe: Mapping[str, Any], params: TrainingParams) -> dict[str
     content = {
         "hyperrule": {k: v for k, v in sorted(recipe.items()) if k not in EXPLANATIONS},
         "model": {"architecture": params.model.architecture, "weights": params.model.weights},
+        "finetune": params.finetune,
         "augment": {
             "random_crop": params.augment.random_crop,
             "random_flip": params.augment.random_flip,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import tensorflow as tf
 
 from bit_finetune.config import AugmentParams
-from bit_finetune.training.augment import mixup, seed_stream, train_transform
+from bit_finetune.training.augment import feature_transform, mixup, seed_stream, train_transform
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +23,14 @@ class TrainData:
     ``read(files)`` returns a dataset of parsed examples (``{"image": uint8 [S, S, 3],
     "label": int64, ...}``) from the given subset of ``files``, or from everything when
     ``files`` is None. Sources without files (in-memory data) leave ``files`` empty and
-    are split by example instead.
+    are split by example instead. ``kind="features"``: each ``"image"`` is a backbone
+    feature vector (float32 ``[F]``), taken as it is (see :mod:`.features`).
     """
 
     read: Callable[[list[str] | None], tf.data.Dataset]
     examples: int
     files: tuple[str, ...] = ()
+    kind: Literal["images", "features"] = "images"
 
     @classmethod
     def from_shards(cls, shards: Any, split: str = "train") -> TrainData:
@@ -73,7 +75,9 @@ def train_dataset(
     seeds: Sequence[int],
     context: tf.distribute.InputContext,
 ) -> tf.data.Dataset:
-    """Endless batches of ``(images, one_hot_labels)`` at the per-replica batch size.
+    """Endless batches of ``(images, one_hot_labels)`` at the per-replica batch size
+    (feature vectors instead of images for ``kind="features"``: no crop or flip; MixUp,
+    when on, blends them as it blends images).
 
     Images are uint8 pixels when they were only cut and flipped (the train step scales
     them with :func:`~bit_finetune.training.augment.as_unit_float`), float32 in [0, 1]
@@ -82,11 +86,16 @@ def train_dataset(
     """
     shuffle_seed, augment_seed, mixup_seed = seeds
     per_replica = context.get_per_replica_batch_size(int(recipe["batch_size"]))
-    transform = train_transform(
-        int(recipe["crop_size"]),
-        int(recipe["num_classes"]),
-        random_crop=augment.random_crop,
-        random_flip=augment.random_flip,
+    classes = int(recipe["num_classes"])
+    transform = (
+        feature_transform(classes)
+        if data.kind == "features"
+        else train_transform(
+            int(recipe["crop_size"]),
+            classes,
+            random_crop=augment.random_crop,
+            random_flip=augment.random_flip,
+        )
     )
     ds = shard_examples(data, context).shuffle(shuffle_buffer, seed=shuffle_seed).repeat()
     ds = tf.data.Dataset.zip((ds, seed_stream(augment_seed)))

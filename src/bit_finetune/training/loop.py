@@ -88,7 +88,7 @@ def train(
     :class:`~bit_finetune.training.checkpoints.RecipeChangedError` rather than being
     resumed or silently discarded.
     """
-    return Trainer(build_model, data, recipe, params, Path(workspace), strategy).run()
+    return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data)
 
 
 def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
@@ -106,15 +106,12 @@ class Trainer:
     def __init__(
         self,
         build_model: Callable[[], keras.Model],
-        data: TrainData,
         recipe: Mapping[str, Any],
         params: TrainingParams,
         workspace: Path,
         strategy: tf.distribute.Strategy | None = None,
     ) -> None:
-        if data.examples < 1:
-            raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
-        self.data, self.recipe, self.params, self.workspace = data, recipe, params, workspace
+        self.recipe, self.params, self.workspace = recipe, params, workspace
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         device = accelerator(self.strategy)
         self.device = device
@@ -170,8 +167,11 @@ class Trainer:
             )
         return batch
 
-    def run(self) -> TrainingResult:
-        """Restore the latest checkpoint, train up to ``total_steps``, save, return."""
+    def run(self, data: TrainData) -> TrainingResult:
+        """Restore the latest checkpoint, train on ``data`` up to ``total_steps``, save,
+        return."""
+        if data.examples < 1:
+            raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
         record = ckpt.recipe_record(self.recipe, self.params)
         latest = tf.train.latest_checkpoint(str(self.workspace / "checkpoints"))
         ckpt.check_recipe(self.workspace, record, has_checkpoint=latest is not None)
@@ -197,7 +197,7 @@ class Trainer:
             else:
                 if latest:
                     logger.info("Resuming from %s at step %d", latest, start)
-                history = self._fit(start, history, manager, write_dir)
+                history = self._fit(data, start, history, manager, write_dir)
         except PEER_FAILURES as exc:
             if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 raise
@@ -217,10 +217,12 @@ class Trainer:
             "workers again with the same command to resume from it"
         )
 
-    def _input_fn(self, start: int) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
+    def _input_fn(
+        self, data: TrainData, start: int
+    ) -> Callable[[tf.distribute.InputContext], tf.data.Dataset]:
         def input_fn(context: tf.distribute.InputContext) -> tf.data.Dataset:
             return train_dataset(
-                self.data,
+                data,
                 self.recipe,
                 self.params.augment,
                 shuffle_buffer=self.params.shuffle_buffer,
@@ -267,7 +269,7 @@ class Trainer:
         """One forward and backward pass of ``size`` examples on the first replica's
         device, nothing applied: raises ``ResourceExhaustedError`` when it does not fit."""
         crop, classes = int(self.recipe["crop_size"]), int(self.recipe["num_classes"])
-        images = tf.zeros([size, crop, crop, 3], tf.uint8)
+        images = tf.zeros(micro_batch.example_shape(self.model, crop, size), tf.uint8)
         labels = tf.one_hot(tf.zeros([size], tf.int32), classes)
         try:
             device = self.strategy.extended.worker_devices[0]
@@ -332,6 +334,7 @@ class Trainer:
 
     def _fit(
         self,
+        data: TrainData,
         start: int,
         history: pd.DataFrame,
         manager: tf.train.CheckpointManager,
@@ -339,7 +342,7 @@ class Trainer:
     ) -> pd.DataFrame:
         """Train from ``start`` to ``total_steps``; return the history extended by it."""
         params, total_steps = self.params, self.total_steps
-        batches = self.strategy.distribute_datasets_from_function(self._input_fn(start))
+        batches = self.strategy.distribute_datasets_from_function(self._input_fn(data, start))
         one, many = self._train_steps(batches.element_spec)
         writer = (
             tf.summary.create_file_writer(str(write_dir / "tensorboard"))
@@ -360,10 +363,12 @@ class Trainer:
         with writer.as_default(), progress:
             done = start
             while done < total_steps:
-                if done == start:  # the first batch also goes to TensorBoard
+                if done == start:  # the first batch of images also goes to TensorBoard
                     batch = next(iterator)
                     first = self.strategy.experimental_local_results(batch[0])[0]
-                    summaries.image("mixup_sample", image_grid(as_unit_float(first)), step=done + 1)
+                    if first.shape.rank == 4:
+                        grid = image_grid(as_unit_float(first))
+                        summaries.image("mixup_sample", grid, step=done + 1)
                     steps, (loss, correct) = 1, one(batch)
                 else:
                     steps = self._steps_to_boundary(done)

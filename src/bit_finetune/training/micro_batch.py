@@ -77,19 +77,26 @@ def _tried(batch: int, chosen: int) -> str:
 
 def activation_values(model: keras.Model, crop_size: int) -> int | None:
     """Values one example's forward pass leaves behind at ``crop_size``: the sum of every
-    layer output of the backbone (or of ``model`` itself); None when the model is not a
-    functional Keras graph (a wrapped SavedModel)."""
+    layer output of the backbone (or of ``model`` itself); None when that is not a
+    functional Keras graph of its own layers (a wrapped SavedModel, layers shared with
+    another model)."""
     graph = model
     if any(layer.name == "backbone" for layer in model.layers):
         graph = model.get_layer("backbone")
-    if not isinstance(graph, keras.Model) or not hasattr(graph, "inputs") or not graph.inputs:
+    if not isinstance(graph, keras.Model) or not getattr(graph, "inputs", None):
         return None
     outputs = [layer.output for layer in graph.layers if layer.output is not graph.inputs[0]]
-    if not outputs:
+    try:
+        probe = keras.Model(graph.inputs, outputs)
+    except ValueError:  # a layer's first output belongs to another model's graph
         return None
-    probe = keras.Model(graph.inputs, outputs)
-    specs = probe.compute_output_spec(keras.KerasTensor((1, crop_size, crop_size, 3)))
+    specs = probe.compute_output_spec(keras.KerasTensor(example_shape(graph, crop_size)))
     return sum(math.prod(spec.shape[1:]) for spec in keras.tree.flatten(specs))
+
+
+def example_shape(model: keras.Model, crop_size: int, batch: int = 1) -> tuple[int, ...]:
+    """The shape of a batch of ``batch`` inputs of ``model``, images ``crop_size`` square."""
+    return (batch, *(crop_size if d is None else d for d in model.inputs[0].shape[1:]))
 
 
 def available_memory() -> int:
@@ -118,8 +125,8 @@ def cpu_micro_batch(
     available; the whole batch when the model's memory cannot be estimated."""
     values = activation_values(model, crop_size)
     if values is None:
-        logger.info("Micro-batch: the whole batch (%d per replica); the memory of a "
-                    "wrapped SavedModel is not estimated", per_replica_batch)
+        logger.info("Micro-batch: the whole batch (%d per replica); this model's memory "
+                    "is not estimated", per_replica_batch)
         return per_replica_batch
     per_example = values * bytes_per_value * STEP_MEMORY_FACTOR
     available = available_memory()

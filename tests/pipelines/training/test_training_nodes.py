@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -79,9 +81,70 @@ PARAMS = {
 
 @pytest.fixture(scope="module")
 def trained(shards, tmp_path_factory):
-    workspace = WorkspaceDataset(str(tmp_path_factory.mktemp("ws") / "training")).load()
-    model, history = train_classifier(shards, HYPERRULE, PARAMS, workspace)
+    root = tmp_path_factory.mktemp("ws")
+    workspace = WorkspaceDataset(str(root / "training")).load()
+    features = WorkspaceDataset(str(root / "features")).load()
+    model, history = train_classifier(shards, HYPERRULE, PARAMS, workspace, features)
     return model, history, workspace
+
+
+@pytest.fixture(scope="module")
+def pretrained(tmp_path_factory):
+    """An R14x0.25 backbone in the official .npz layout, and its arrays by key."""
+    from bit_finetune import bit
+
+    path = tmp_path_factory.mktemp("weights") / "R14.npz"
+    bit.save_npz(bit.build_backbone("R14x0.25"), str(path))
+    with np.load(path) as arrays:
+        return str(path), dict(arrays)
+
+
+def fine_tune(shards, tmp_path, finetune: str, weights: str, features=None):
+    """``train_classifier`` with ``training.finetune`` and weights from a file."""
+    params = {**PARAMS, "finetune": finetune, "model": {**PARAMS["model"], "weights": weights}}
+    features = features or WorkspaceDataset(str(tmp_path / "features")).load()
+    workspace = WorkspaceDataset(str(tmp_path / "training")).load()
+    return train_classifier(shards, HYPERRULE, params, workspace, features)
+
+
+def backbone_arrays(model) -> dict[str, np.ndarray]:
+    from bit_finetune import bit
+
+    return {k: v.numpy() for k, v in bit.weight_keys(model.get_layer("backbone")).items()}
+
+
+def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp_path, caplog):
+    path, arrays = pretrained
+    with caplog.at_level(logging.INFO, logger="bit_finetune"):
+        model, history = fine_tune(shards, tmp_path / "a", "head", path)
+    assert "Backbone features of 48 train images computed" in caplog.text
+    assert history["step"].tolist() == [3, 6]
+    assert np.abs(model.get_layer("head").get_weights()[0]).sum() > 0
+    for key, value in backbone_arrays(model).items():
+        np.testing.assert_array_equal(value, arrays[key], err_msg=key)
+    (stored,) = (tmp_path / "a" / "features").glob("train-*.npz")
+    stamp = stored.stat().st_mtime_ns
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="bit_finetune"):
+        again, _ = fine_tune(shards, tmp_path / "b", "head", path, tmp_path / "a" / "features")
+    assert f"Backbone features of 48 train images read from {stored}" in caplog.text
+    assert "train images computed" not in caplog.text
+    assert stored.stat().st_mtime_ns == stamp
+    for a, b in zip(again.get_weights(), model.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # same features, same head
+
+
+def test_fine_tuning_from_block4_keeps_the_earlier_blocks(shards, pretrained, tmp_path):
+    path, arrays = pretrained
+    model, _ = fine_tune(shards, tmp_path, "block4", path)
+    trained = backbone_arrays(model)
+    frozen = [k for k in trained if k.startswith(("resnet/root", "resnet/block1", "resnet/block3"))]
+    moved = [k for k in trained if k.startswith("resnet/block4")]
+    assert frozen and moved
+    for key in frozen:
+        np.testing.assert_array_equal(trained[key], arrays[key], err_msg=key)
+    assert any(not np.array_equal(trained[key], arrays[key]) for key in moved)
 
 
 def test_train_classifier_returns_the_model_and_history(trained):
@@ -126,6 +189,7 @@ def test_pipeline_wiring():
         "hyperrule",
         "params:training",
         "training_workspace",
+        "backbone_features",
     ]
     assert nodes["train_classifier"].outputs == ["classifier", "training_history"]
     assert nodes["export_serving_model"].inputs == ["classifier", "hyperrule", "label_map"]

@@ -28,24 +28,26 @@ def train_classifier(
     hyperrule: dict[str, Any],
     params: dict[str, Any],
     training_workspace: Path,
+    backbone_features: Path,
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
-    Resumes from the checkpoints in the workspace; returns the model and the history
+    Resumes from the checkpoints in the workspace; ``training.finetune: head`` trains on
+    backbone features kept in ``backbone_features``. Returns the model and the history
     (step, loss, learning_rate, accuracy, images_per_second).
     """
     from bit_finetune import bit
-    from bit_finetune.training.inputs import TrainData
-    from bit_finetune.training.loop import train
+    from bit_finetune.training.finetune import finetune
 
     settings = stage_params("training", params)
     model, classes = settings.model, int(hyperrule["num_classes"])
-    result = train(
+    result = finetune(
         lambda: bit.build_classifier(model.architecture, classes, model.weights),
-        TrainData.from_shards(tfrecord_shards, "train"),
+        tfrecord_shards,
         hyperrule,
         settings,
         training_workspace,
+        backbone_features,
     )
     if not result.history.empty:
         last = result.history.iloc[-1]

@@ -14,7 +14,13 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 train_classifier,
-                inputs=["tfrecord_shards", "hyperrule", "params:training", "training_workspace"],
+                inputs=[
+                    "tfrecord_shards",
+                    "hyperrule",
+                    "params:training",
+                    "training_workspace",
+                    "backbone_features",
+                ],
                 outputs=["classifier", "training_history"],
                 name="train_classifier",
                 tags=["training"],
