@@ -114,11 +114,13 @@ class ModelParams:
     download_wait: float = bounded(3600.0, lo=1.0)
 
     def __post_init__(self) -> None:
-        from bit_finetune.bit.published import published_weights  # it imports this module
+        published = None
+        if self.weights != "random":
+            from bit_finetune.bit.published import published_weights  # it imports config
 
-        published = published_weights(self.weights)
-        if published is None:
-            self._check_local_weights()
+            published = published_weights(self.weights)
+            if published is None:
+                self._check_local_weights()
         if self.architecture is None:
             architecture = published.architecture if published else "R50x1"
             object.__setattr__(self, "architecture", architecture)
@@ -134,8 +136,7 @@ class ModelParams:
                 )
 
     def _check_local_weights(self) -> None:
-        local = self.weights != "random" and "://" not in self.weights
-        if local and not os.path.exists(self.weights):
+        if "://" not in self.weights and not os.path.exists(self.weights):
             raise ConfigError(
                 f"training.model.weights: '{self.weights}' not found; point it at an "
                 "official BiT .npz file, a TF Hub handle or a SavedModel directory, give a "

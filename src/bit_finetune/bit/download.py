@@ -196,8 +196,8 @@ def _failed(url: str, path: Path, reason: str) -> WeightsDownloadError:
 
 
 def _reason(error: BaseException) -> str:
-    """The underlying cause (fsspec reports any failed request as FileNotFoundError)."""
-    while error.__cause__ is not None:
+    """The HTTP client's error (fsspec reports any failed request as FileNotFoundError)."""
+    while isinstance(error, FileNotFoundError) and error.__cause__ is not None:
         error = error.__cause__
     return str(error) or type(error).__name__
 
@@ -235,8 +235,5 @@ def _lock(path: Path) -> Iterator[None]:
     """Hold ``<file>.lock``, so that two runs on one host do not download the same file
     at once (the second then finds it cached)."""
     with open(path.with_name(f"{path.name}.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UNLOCK)
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file closes
+        yield
