@@ -89,10 +89,11 @@ def test_a_damaged_cached_file_is_reported_and_downloaded_again(server, tmp_path
     assert server.gets(FILE) == 2
 
 
-def test_a_file_put_in_the_cache_by_hand_is_recorded_and_used(server, tmp_path) -> None:
+@pytest.mark.parametrize("chief", [True, False])
+def test_a_file_put_in_the_cache_by_hand_is_recorded_and_used(server, tmp_path, chief) -> None:
     path = tmp_path / "BiT-M-R50x1.npz"
     path.write_bytes(DATA)
-    assert fetch(server, tmp_path, progress=False) == path
+    assert fetch(server, tmp_path, download=chief, wait_seconds=5, progress=False) == path
     assert sum(server.requests.values()) == 0
     record = json.loads(record_path(path).read_text())
     assert (record["url"], record["sha256"]) == (None, hashlib.sha256(DATA).hexdigest())

@@ -104,7 +104,7 @@ def wait_for(path: Path, timeout: float, poll: float = POLL_SECONDS) -> Path:
     while True:
         state = _state(path)
         if state is not None and state != checked:
-            if _matches_record(path):
+            if _adopted(path) or _matches_record(path):
                 return path
             checked = state
         left = deadline - time.monotonic()
@@ -127,12 +127,7 @@ def _usable(path: Path) -> bool:
     there by hand: then it is recorded). A damaged file is reported and deleted."""
     if not path.exists():
         return False
-    if not record_path(path).exists():
-        size, digest = path.stat().st_size, _sha256(path)
-        _write_record(path, None, size, digest)
-        logger.info("Recorded %s, found in the weights cache (SHA-256 %s)", path, digest)
-        return True
-    if _matches_record(path):
+    if _adopted(path) or _matches_record(path):
         return True
     logger.warning(
         "Cached weights %s do not match their size or SHA-256 in %s (damaged?); "
@@ -142,6 +137,18 @@ def _usable(path: Path) -> bool:
     )
     path.unlink()
     return False
+
+
+def _adopted(path: Path) -> bool:
+    """Whether the file had no record (it was put there by hand) and now has one. A
+    download writes the record before renaming its file into place, so a file without a
+    record never comes from an unfinished download."""
+    if record_path(path).exists():
+        return False
+    size, digest = path.stat().st_size, _sha256(path)
+    _write_record(path, None, size, digest)
+    logger.info("Recorded %s, found in the weights cache (SHA-256 %s)", path, digest)
+    return True
 
 
 def _matches_record(path: Path) -> bool:
@@ -221,13 +228,17 @@ def _sha256(path: Path) -> str:
 
 
 def _state(path: Path) -> tuple[int, int, int] | None:
-    """The file's size and modification time and the record's, or None while either is
-    missing."""
+    """The file's size and modification time and its record's (0 when missing), or None
+    while the file is missing."""
     try:
-        file, record = path.stat(), record_path(path).stat()
+        file = path.stat()
     except OSError:
         return None
-    return file.st_size, file.st_mtime_ns, record.st_mtime_ns
+    try:
+        recorded = record_path(path).stat().st_mtime_ns
+    except OSError:
+        recorded = 0
+    return file.st_size, file.st_mtime_ns, recorded
 
 
 @contextlib.contextmanager
