@@ -97,7 +97,8 @@ def embedded_default() -> tuple[str, dict[str, Any], dict[str, Any]]:
         train_examples=1437, median_area=64.0, num_classes=10,
         batch_size=rule.batch_size, batch_policy=rule.batch_policy, overrides=rule.overrides,
     )
-    return params["training"]["model"]["architecture"], recipe, params["training"]
+    architecture = stage_params("training", params["training"]).model.architecture
+    return architecture, recipe, params["training"]
 
 
 def best_of(

@@ -22,6 +22,7 @@ def test_registering_pipelines_and_validating_parameters_do_not_import_tensorflo
         from bit_finetune.pipeline_registry import register_pipelines
         pipelines = register_pipelines()
         validate_all({"training": {"model": {"architecture": "R50x1"}}})
+        validate_all({"training": {"model": {"weights": "BiT-M-R50x1"}}})
         import bit_finetune.bit, bit_finetune.datasets
         print(len(pipelines["__default__"].nodes), "tensorflow" in sys.modules,
               "keras" in sys.modules)

@@ -103,16 +103,44 @@ class PreprocessingParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    architecture: str = "R50x1"
+    """``architecture`` None: the published weights' size (``weights: BiT-M-R50x3``), else
+    R50x1; after parsing it always holds a name. ``cache_dir`` and ``base_url`` None: the
+    default weights cache and the official release (see :mod:`bit_finetune.bit.download`)."""
+
+    architecture: str | None = None
     weights: str = "random"
+    cache_dir: str | None = None
+    base_url: str | None = None
+    download_wait: float = bounded(3600.0, lo=1.0)
 
     def __post_init__(self) -> None:
-        local = self.weights != "random" and "://" not in self.weights
-        if local and not os.path.exists(self.weights):
+        published = None
+        if self.weights != "random":
+            from bit_finetune.bit.published import published_weights  # it imports config
+
+            published = published_weights(self.weights)
+            if published is None:
+                self._check_local_weights()
+        if self.architecture is None:
+            architecture = published.architecture if published else "R50x1"
+            object.__setattr__(self, "architecture", architecture)
+        elif published is not None:
+            from bit_finetune.bit.specs import get_architecture
+
+            if get_architecture(self.architecture) != get_architecture(published.architecture):
+                raise ConfigError(
+                    f"training.model.architecture: {self.architecture} contradicts "
+                    f"training.model.weights: {published.name}, which are "
+                    f"{published.architecture} weights; omit the architecture (the weights "
+                    "name fixes it) or choose other weights"
+                )
+
+    def _check_local_weights(self) -> None:
+        if "://" not in self.weights and not os.path.exists(self.weights):
             raise ConfigError(
                 f"training.model.weights: '{self.weights}' not found; point it at an "
-                "official BiT .npz file, a TF Hub handle or a SavedModel directory, or use "
-                "'random'"
+                "official BiT .npz file, a TF Hub handle or a SavedModel directory, give a "
+                "published name such as 'BiT-M-R50x1', or use 'random'"
             )
 
 

@@ -3,10 +3,12 @@
 ResNet-v2 backbones with Group Norm and Weight Standardization in every published size
 and a few small CPU variants, official ``.npz`` weight loading and export, TF Hub BiT
 SavedModels loaded into the native backbone (other SavedModels wrapped as layers), and
-the fine-tuning classifier with a zero-initialised head.
+the fine-tuning classifier with a zero-initialised head; published weights by name
+(``BiT-M-R50x1``), downloaded once into a verified cache.
 
-The architecture table is plain Python; everything else imports Keras and TensorFlow
-when first used, so checking an architecture name stays cheap. Loading a saved
+The architecture and published-weights tables are plain Python; everything else is
+imported when first used (the model code imports Keras and TensorFlow), so checking a
+name stays cheap. Loading a saved
 ``.keras`` classifier needs the BiT layers registered with Keras: call
 :func:`register_layers` first (any use of the model code registers them too).
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 from importlib import import_module
 
+from bit_finetune.bit.published import PUBLISHED, PublishedWeights, published_weights
 from bit_finetune.bit.specs import ARCHITECTURES, OFFICIAL, SMALL, Architecture, get_architecture
 from bit_finetune.lazy import lazy_exports
 
@@ -25,6 +28,9 @@ _WHERE = {
     "feature_extractor": "classifier",
     "freeze_below": "classifier",
     "head_model": "classifier",
+    "WeightsDownloadError": "download",
+    "cache_folder": "download",
+    "resolve_weights": "download",
     "HubBackbone": "hub",
     "saved_model_backbone": "hub",
     "InputScaling": "layers",
@@ -44,21 +50,27 @@ def register_layers() -> None:
 __all__ = [
     "ARCHITECTURES",
     "OFFICIAL",
+    "PUBLISHED",
     "SMALL",
     "Architecture",
     "HubBackbone",
     "InputScaling",
+    "PublishedWeights",
     "StandardizedConv2D",
+    "WeightsDownloadError",
     "backbone_input_range",
     "build_backbone",
     "build_classifier",
     "feature_extractor",
     "freeze_below",
+    "cache_folder",
     "get_architecture",
     "head_model",
     "load_npz",
     "load_official_weights",
+    "published_weights",
     "register_layers",
+    "resolve_weights",
     "save_npz",
     "saved_model_backbone",
     "weight_keys",

@@ -14,6 +14,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from bit_finetune.config import stage_params
+from bit_finetune.training.cluster import is_chief
 
 if TYPE_CHECKING:
     import keras
@@ -32,8 +33,10 @@ def train_classifier(
 ) -> tuple[keras.Model, pd.DataFrame]:
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
-    Resumes from the checkpoints in the workspace; ``training.finetune: head`` trains on
-    backbone features kept in ``backbone_features``. Returns the model and the history
+    Published weights given by name are fetched into the weights cache first (by the
+    chief; other workers wait for its file). Resumes from the checkpoints in the
+    workspace; ``training.finetune: head`` trains on backbone features kept in
+    ``backbone_features``. Returns the model and the history
     (step, loss, learning_rate, accuracy, images_per_second).
     """
     from bit_finetune import bit
@@ -41,8 +44,16 @@ def train_classifier(
 
     settings = stage_params("training", params)
     model, classes = settings.model, int(hyperrule["num_classes"])
+    weights = bit.resolve_weights(
+        model.weights,
+        cache_dir=model.cache_dir,
+        base_url=model.base_url,
+        download=is_chief(),
+        wait_seconds=model.download_wait,
+        progress=settings.progress,
+    )
     result = finetune(
-        lambda: bit.build_classifier(model.architecture, classes, model.weights),
+        lambda: bit.build_classifier(model.architecture, classes, weights),
         tfrecord_shards,
         hyperrule,
         settings,
