@@ -30,6 +30,7 @@ SCRIPTS: dict[str, tuple[list[str], int]] = {
     "train_speed": ([], 900),
     "kedro_overhead": ([], 900),
     "scale_speed": ([], 600),
+    "finetune_speed": ([], 600),
     "gpu_mfu": ([], 900),
 }
 """Script name -> (arguments, time limit in seconds)."""
