@@ -8,7 +8,15 @@ import keras
 import numpy as np
 import pytest
 
-from bit_finetune.bit import StandardizedConv2D, backbone_input_range, build_classifier
+from bit_finetune.bit import (
+    StandardizedConv2D,
+    backbone_input_range,
+    build_classifier,
+    feature_extractor,
+    freeze_below,
+    head_model,
+)
+from bit_finetune.config import ConfigError
 
 IMAGES = np.random.default_rng(3).random((3, 40, 40, 3), dtype="float32")
 
@@ -47,3 +55,33 @@ def test_num_classes_must_be_a_positive_int(num_classes) -> None:
 def test_unknown_architecture() -> None:
     with pytest.raises(ValueError, match="unknown BiT architecture 'R49x1'"):
         build_classifier("R49x1", 2)
+
+
+def test_feature_extractor_and_head_model_make_up_the_classifier() -> None:
+    model = build_classifier("R14x0.25", 3)
+    head_only = head_model(model)
+    rng = np.random.default_rng(5)
+    head_only.get_layer("head").set_weights([rng.normal(size=(512, 3)), rng.normal(size=3)])
+    features = feature_extractor(model)(IMAGES)
+    assert features.shape == (3, 512)
+    np.testing.assert_allclose(head_only(features), model(IMAGES), rtol=1e-5, atol=1e-6)
+    assert [w.path for w in head_only.trainable_weights] == ["head/kernel", "head/bias"]
+
+
+def test_freeze_below_trains_only_from_the_stage_on() -> None:
+    model = build_classifier("R14x0.25", 3)
+    freeze_below(model, "block3")
+    trainable = {w.path.split("/")[0] for w in model.trainable_weights}
+    assert trainable == {
+        "block3_unit01_a_gn", "block3_unit01_a_proj", "block3_unit01_a_conv",
+        "block3_unit01_b_gn", "block3_unit01_b_conv", "block3_unit01_c_gn",
+        "block3_unit01_c_conv", "block4_unit01_a_gn", "block4_unit01_a_proj",
+        "block4_unit01_a_conv", "block4_unit01_b_gn", "block4_unit01_b_conv",
+        "block4_unit01_c_gn", "block4_unit01_c_conv", "pre_head_gn", "head",
+    }
+
+
+def test_freeze_below_needs_a_native_backbone(hub_saved_model: Path) -> None:
+    model = build_classifier("R14x0.25", 3, weights=str(hub_saved_model))
+    with pytest.raises(ConfigError, match="training.finetune: 'block4' needs a native BiT"):
+        freeze_below(model, "block4")

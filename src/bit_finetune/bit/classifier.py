@@ -89,7 +89,7 @@ def freeze_below(model: keras.Model, stage: str) -> None:
 
 def feature_extractor(model: keras.Model) -> keras.Model:
     """The classifier up to its head: images in [0, 1] -> the backbone's features."""
-    return keras.Model(model.inputs, model.get_layer("head").input, name="features")
+    return keras.Model(model.input, model.get_layer("head").input, name="features")
 
 
 def head_model(model: keras.Model) -> keras.Model:

@@ -31,8 +31,7 @@ from tqdm.auto import tqdm
 
 from bit_finetune.config import ConfigError, TrainingParams
 from bit_finetune.training import checkpoints as ckpt
-from bit_finetune.training import micro_batch
-from bit_finetune.training import summaries
+from bit_finetune.training import micro_batch, summaries
 from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.cluster import is_chief
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset

@@ -87,7 +87,7 @@ def activation_values(model: keras.Model, crop_size: int) -> int | None:
         return None
     outputs = [layer.output for layer in graph.layers if layer.output is not graph.inputs[0]]
     try:
-        probe = keras.Model(graph.inputs, outputs)
+        probe = keras.Model(graph.input, outputs)
     except ValueError:  # a layer's first output belongs to another model's graph
         return None
     specs = probe.compute_output_spec(keras.KerasTensor(example_shape(graph, crop_size)))
