@@ -4,6 +4,8 @@ Keras 3 ``model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/ke
 so training runs its own loop: ``strategy.run`` of a step function over a dataset from
 ``distribute_datasets_from_function``, SGD with momentum 0.9 on the HyperRule schedule,
 checkpoints to resume after a crash, TensorBoard scalars and a tqdm bar on the chief.
+Each replica may sum the gradients of several micro-batches into one step (gradient
+accumulation, :mod:`bit_finetune.training.micro_batch`).
 
 Every worker of a cluster takes part in saving checkpoints (saving is collective), but
 only the chief writes into the workspace; the others write to a private temporary folder
@@ -112,8 +114,7 @@ class Trainer:
     ) -> None:
         self.recipe, self.params, self.workspace = recipe, params, workspace
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
-        device = accelerator(self.strategy)
-        self.device = device
+        self.device = device = accelerator(self.strategy)
         self.policy = precision_policy(params.mixed_precision, device)
         self.jit = use_xla(params.xla, device)
         self.chief = is_chief()
