@@ -9,12 +9,14 @@ from bit_finetune.pipelines.training.nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(settings: str = "params:training", **kwargs) -> Pipeline:
+    """Train, export and plot; ``settings`` names the training parameters' input (a
+    dataset computed upstream instead of ``params:training``, e.g. weights to start from)."""
     return Pipeline(
         [
             Node(
                 train_classifier,
-                inputs=["tfrecord_shards", "hyperrule", "params:training", "training_workspace"],
+                inputs=["tfrecord_shards", "hyperrule", settings, "training_workspace"],
                 outputs=["classifier", "training_history"],
                 name="train_classifier",
                 tags=["training"],
