@@ -92,6 +92,7 @@ def _downstream_run(pipe: Pipeline, namespace: str, **inputs: str) -> Pipeline:
 
 
 def _comparison() -> Pipeline:
+    """The report of the three runs, ``transfer_report``."""
     node = Node(
         compare_runs,
         inputs={
