@@ -46,3 +46,24 @@ def test_nullable_values_accept_null():
 def test_unknown_section_is_named():
     with pytest.raises(ConfigError, match="trainig: unknown parameter section"):
         validate_all({"trainig": {}})
+
+
+def test_namespaced_sections_are_validated_as_their_stage():
+    namespaced = {
+        "upstream": {"ingestion": {"seed": 1}, "training": {"model": {"architecture": "R14x0.25"}}},
+        "downstream": {"hyperrule": {"batch_size": 32}},
+    }
+    validate_all(namespaced)
+    with pytest.raises(ConfigError, match=r"upstream\.ingestion\.sed: unknown parameter"):
+        validate_all({"upstream": {"ingestion": {"sed": 1}}})
+    with pytest.raises(ConfigError, match=r"downstream\.hyperrule\.batch_size: 0 is out of range"):
+        validate_all({"downstream": {"hyperrule": {"batch_size": 0}}})
+    with pytest.raises(ConfigError, match=r"^a\.b\.training\.model\.architecture: unknown BiT"):
+        validate_all({"a": {"b": {"training": {"model": {"architecture": "R1x1"}}}}})
+
+
+def test_a_namespace_holds_only_stage_sections():
+    with pytest.raises(ConfigError, match=r"upstream\.trainig: unknown parameter section"):
+        validate_all({"upstream": {"trainig": {}, "training": {}}})
+    with pytest.raises(ConfigError, match=r"^trainig: unknown parameter section"):
+        validate_all({"trainig": {"model": {"architecture": "R50x1"}}})

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -274,13 +274,39 @@ def stage_params(stage: str, raw: Mapping[str, Any] | None) -> Any:
 
 
 def validate_all(parameters: Mapping[str, Any]) -> None:
-    """Parse every stage's section; raise on the first problem."""
-    unknown = sorted(set(parameters) - set(STAGES))
-    if unknown:
-        raise ConfigError(
-            f"{unknown[0]}: unknown parameter section; valid sections are {sorted(STAGES)}"
-        )
-    parsed = {stage: stage_params(stage, parameters.get(stage)) for stage in STAGES}
+    """Parse every stage's section, at the top level (absent ones with their defaults) and
+    under Kedro namespaces (``upstream.training``: ``params:upstream.training`` of a
+    namespaced pipeline); raise on the first problem."""
+    sections = {stage: parameters.get(stage) for stage in STAGES}
+    sections.update(_sections(parameters))
+    parsed = {key: parse(STAGES[key.rsplit(".", 1)[-1]], raw, key) for key, raw in sections.items()}
     from bit_finetune.bit.specs import get_architecture  # the model package imports config
 
-    get_architecture(parsed["training"].model.architecture)  # raises naming the key
+    for key, settings in parsed.items():
+        if isinstance(settings, TrainingParams):
+            try:
+                get_architecture(settings.model.architecture)
+            except ConfigError as e:  # name the section's own key, namespace included
+                raise ConfigError(f"{key}{str(e).removeprefix('training')}") from None
+
+
+def _sections(parameters: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Each stage section as (full key, raw value), namespaces walked."""
+    for key, raw in parameters.items():
+        name = f"{prefix}{key}"
+        if key in STAGES:
+            yield name, raw
+        elif _holds_sections(raw):
+            yield from _sections(raw, f"{name}.")
+        else:
+            raise ConfigError(
+                f"{name}: unknown parameter section; valid sections are {sorted(STAGES)}, "
+                "at the top level or under a namespace (e.g. upstream.training)"
+            )
+
+
+def _holds_sections(raw: Any) -> bool:
+    """Whether ``raw`` is a namespace: a mapping with a stage section somewhere inside."""
+    return isinstance(raw, Mapping) and any(
+        key in STAGES or _holds_sections(value) for key, value in raw.items()
+    )

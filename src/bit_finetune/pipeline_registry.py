@@ -1,10 +1,12 @@
-"""The project's pipelines: one per stage, ``__default__`` the whole chain."""
+"""The project's pipelines: one per stage, ``__default__`` the whole chain, and the
+on-demand ``prediction`` and ``transfer_demo``."""
 
 from __future__ import annotations
 
-from importlib import import_module
-
 from kedro.pipeline import Pipeline
+
+from bit_finetune.pipelines import stage_pipeline
+from bit_finetune.pipelines.transfer_demo import transfer_demo
 
 STAGES = (
     "ingestion",
@@ -19,20 +21,10 @@ STAGES = (
 
 def register_pipelines() -> dict[str, Pipeline]:
     """Register each stage's pipeline under its own name and chain them as the default."""
-    pipelines = {stage: _stage(stage) for stage in STAGES}
+    pipelines = {stage: stage_pipeline(stage) for stage in STAGES}
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     # On demand only (new images, after training): not part of the default chain.
-    pipelines["prediction"] = _stage("prediction")
+    pipelines["prediction"] = stage_pipeline("prediction")
+    # On demand only (kedro run --env transfer_demo --pipelines transfer_demo).
+    pipelines["transfer_demo"] = transfer_demo()
     return pipelines
-
-
-def _stage(name: str) -> Pipeline:
-    """The stage's pipeline with its nodes in the stage's namespace (``<stage>.<node>``),
-    so kedro-viz collapses the DAG to the stages and ``kedro run --namespaces`` selects
-    them; dataset and parameter names stay as the catalog spells them."""
-    return Pipeline(
-        import_module(f"bit_finetune.pipelines.{name}").create_pipeline(),
-        namespace=name,
-        prefix_datasets_with_namespace=False,
-    )
-

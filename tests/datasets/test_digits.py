@@ -52,3 +52,21 @@ def test_is_read_only():
     with pytest.raises(DatasetError, match="read-only"):
         dataset.save(object())
     assert dataset.load().describe()["images"] == 1797
+
+
+def test_labels_keep_a_class_subset_in_the_given_order():
+    targets = load_digits().target
+    source = DigitsDataset(labels=[7, 5, 6]).load()
+    items = list(source.scan())
+    assert source.label_names == ["7", "5", "6"]
+    assert len(items) == int(np.isin(targets, [5, 6, 7]).sum())
+    assert {item.label_name for item in items} == {"5", "6", "7"}
+    assert all(str(targets[int(item.uri.removeprefix("digits:"))]) == item.label_name
+               for item in items)
+    assert source.describe()["classes"] == 3 and source.describe()["images"] == len(items)
+
+
+@pytest.mark.parametrize("labels", [[3], [1, 1], [0, 10], ["0", "1"], "01", [1.0, 2.0]])
+def test_bad_labels_fail_naming_the_key(labels):
+    with pytest.raises(DatasetError, match=r"labels: .* at least two different digits from 0"):
+        DigitsDataset(labels=labels)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from bit_finetune.lazy import lazy_exports
 
 _WHERE = {
+    "BiTWeightsDataset": "bit_weights",
     "DigitsDataset": "digits",
     "ImageFolderDataset": "image_folder",
     "TFDSDataset": "tfds",
@@ -19,6 +20,7 @@ _WHERE = {
 }
 
 __all__ = [
+    "BiTWeightsDataset",
     "DigitsDataset",
     "ImageFolderDataset",
     "ParquetTableDataset",

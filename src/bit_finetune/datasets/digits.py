@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -18,10 +18,15 @@ from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 URI_PREFIX = "digits:"
 ID_PREFIX = "digits/"
 MAX_INTENSITY = 16  # the digits' pixel values run from 0 to 16
+DIGITS = tuple(range(10))
 
 
 class DigitsSource(ImageSource):
-    """1,797 handwritten digits (classes "0".."9"), read as 8-bit grayscale PNGs."""
+    """1,797 handwritten digits (classes "0".."9"), read as 8-bit grayscale PNGs; with
+    ``labels``, only the digits of those classes (label names in the given order)."""
+
+    def __init__(self, labels: Sequence[int] = DIGITS) -> None:
+        self.labels = tuple(labels)
 
     @cached_property
     def _digits(self) -> tuple[np.ndarray, np.ndarray]:
@@ -33,11 +38,14 @@ class DigitsSource(ImageSource):
 
     @property
     def label_names(self) -> list[str]:
-        return [str(d) for d in range(10)]
+        return [str(d) for d in self.labels]
 
     def scan(self) -> Iterator[SourceItem]:
         _, targets = self._digits
+        kept = set(self.labels)
         for index, target in enumerate(targets):
+            if target not in kept:
+                continue
             key = f"{index:04d}"
             yield SourceItem(f"{ID_PREFIX}{key}", f"{URI_PREFIX}{key}", str(target), None)
 
@@ -54,7 +62,8 @@ class DigitsSource(ImageSource):
             yield ReadResult(uri, buffer.getvalue())
 
     def describe(self) -> dict[str, Any]:
-        return {"type": "digits", "images": len(self._digits[1]), "classes": 10, "size": "8x8"}
+        images = int(np.isin(self._digits[1], self.labels).sum())
+        return {"type": "digits", "images": images, "classes": len(self.labels), "size": "8x8"}
 
 
 def _index(uri: str, count: int) -> int | None:
@@ -67,24 +76,52 @@ def _index(uri: str, count: int) -> int | None:
 class DigitsDataset(AbstractDataset[None, ImageSource]):
     """Read-only catalog entry for the embedded digits (scikit-learn, offline).
 
-    Example catalog entry::
+    Example catalog entries (all ten classes; digits 0 to 4 only)::
 
         raw_images:
           type: bit_finetune.datasets.DigitsDataset
+
+        upstream.raw_images:
+          type: bit_finetune.datasets.DigitsDataset
+          labels: [0, 1, 2, 3, 4]
+
+    Args:
+        labels: the digit classes to list (at least two of 0..9, no repeats); their
+            order is the label map's. Default: all ten.
+        metadata: free-form metadata (e.g. for kedro-viz); ignored by the dataset.
     """
 
-    def __init__(self, metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, labels: Sequence[int] = DIGITS, metadata: dict[str, Any] | None = None
+    ) -> None:
+        self._labels = _checked_labels(labels)
         self.metadata = metadata
 
     def load(self) -> ImageSource:
-        return DigitsSource()
+        return DigitsSource(self._labels)
 
     def save(self, data: None) -> None:
         raise DatasetError("raw_images: the digits are built in and read-only; nothing is saved")
 
     def _describe(self) -> dict[str, Any]:
-        return {"source": "sklearn.datasets.load_digits"}
+        return {"source": "sklearn.datasets.load_digits", "labels": list(self._labels)}
 
     def preview(self, nrows: int = 10) -> TablePreview:
         """The first ``nrows`` digits listed (id, uri, label_name, split)."""
         return source_table(self.load(), nrows)
+
+
+def _checked_labels(labels: Sequence[int]) -> tuple[int, ...]:
+    """``labels`` as a tuple, or a DatasetError saying what a valid list is."""
+    listed = list(labels) if isinstance(labels, (list, tuple)) else None
+    valid = (
+        listed is not None
+        and all(type(d) is int and d in DIGITS for d in listed)
+        and len(set(listed)) == len(listed) >= 2
+    )
+    if not valid:
+        raise DatasetError(
+            f"labels: {labels!r} is not a list of digit classes; give at least two "
+            "different digits from 0 to 9, e.g. labels: [0, 1, 2, 3, 4]"
+        )
+    return tuple(listed)

@@ -146,6 +146,11 @@ def _rejected(rejected: pd.DataFrame) -> str:
 
 
 def _hyperrule(recipe: Mapping[str, Any]) -> list[str]:
+    return ["## HyperRule", *hyperrule_table(recipe)]
+
+
+def hyperrule_table(recipe: Mapping[str, Any]) -> list[str]:
+    """What the recipe was derived from, then each value with its reason and override."""
     overrides = recipe.get("overrides", {})
     rows = []
     for key in HYPERRULE_KEYS:
@@ -157,11 +162,7 @@ def _hyperrule(recipe: Mapping[str, Any]) -> list[str]:
         f"{recipe['num_classes']} classes (median image area {recipe['median_area']:g} pixels, "
         f"schedule {recipe['schedule_bucket']}, batch policy {recipe['batch_policy']})."
     )
-    return [
-        "## HyperRule",
-        basis,
-        table(("setting", "value", "reason", "overridden"), rows, "lrll"),
-    ]
+    return [basis, table(("setting", "value", "reason", "overridden"), rows, "lrll")]
 
 
 def _value(value: Any) -> str:

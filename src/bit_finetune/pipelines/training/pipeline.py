@@ -9,7 +9,9 @@ from bit_finetune.pipelines.training.nodes import (
 )
 
 
-def create_pipeline(**kwargs) -> Pipeline:
+def create_pipeline(settings: str = "params:training", **kwargs) -> Pipeline:
+    """Train, export and plot; ``settings`` names the training parameters' input (a
+    dataset computed upstream instead of ``params:training``, e.g. weights to start from)."""
     return Pipeline(
         [
             Node(
@@ -17,7 +19,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "tfrecord_shards",
                     "hyperrule",
-                    "params:training",
+                    settings,
                     "training_workspace",
                     "backbone_features",
                 ],
