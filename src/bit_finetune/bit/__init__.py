@@ -16,10 +16,18 @@ name stays cheap. Loading a saved
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from bit_finetune.bit.published import PUBLISHED, PublishedWeights, published_weights
 from bit_finetune.bit.specs import ARCHITECTURES, OFFICIAL, SMALL, Architecture, get_architecture
 from bit_finetune.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from keras import Model as Classifier
+else:
+    Classifier = Any
+    """A BiT classifier (a ``keras.Model``) in annotations: ``Any`` at run time, so that a
+    signature naming it imports no TensorFlow and Kedro can read its type hints."""
 
 _WHERE = {
     "build_backbone": "backbone",
@@ -53,6 +61,7 @@ __all__ = [
     "PUBLISHED",
     "SMALL",
     "Architecture",
+    "Classifier",
     "HubBackbone",
     "InputScaling",
     "PublishedWeights",

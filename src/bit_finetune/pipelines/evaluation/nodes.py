@@ -14,14 +14,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bit_finetune.bit import ARCHITECTURES  # the table only: no TensorFlow
+from bit_finetune import bit
+from bit_finetune.bit import ARCHITECTURES
 from bit_finetune.config import stage_params
 from bit_finetune.evaluation import plots, report
 from bit_finetune.evaluation.metrics import confusion_matrix, split_metrics
 
 if TYPE_CHECKING:
-    import keras
-
     from bit_finetune.evaluation.inference import SplitPredictions
 
 logger = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ ARCHITECTURE = re.compile(r"R(\d+)x(\d+(?:[._]\d+)?)")
 
 
 def evaluate_classifier(
-    classifier: keras.Model,
+    classifier: bit.Classifier,
     tfrecord_shards: Any,
     hyperrule: dict[str, Any],
     label_map: dict[str, Any],
@@ -150,7 +149,7 @@ def write_report(
     return report.render(profile_summary, rejected_images, hyperrule, training_history, metrics)
 
 
-def _model_info(model: keras.Model, hyperrule: dict[str, Any]) -> dict[str, Any]:
+def _model_info(model: bit.Classifier, hyperrule: dict[str, Any]) -> dict[str, Any]:
     return {
         "name": model.name,
         "architecture": _architecture(model.name),

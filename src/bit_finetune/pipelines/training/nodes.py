@@ -13,13 +13,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from matplotlib.figure import Figure
 
+from bit_finetune import bit
 from bit_finetune.config import stage_params
 from bit_finetune.training.cluster import is_chief
 
 if TYPE_CHECKING:
-    import keras
-
     from bit_finetune.training.export import ServingModule
+else:
+    ServingModule = Any  # a tf.Module: named here without importing TensorFlow
 
 logger = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ def train_classifier(
     params: dict[str, Any],
     training_workspace: Path,
     backbone_features: Path,
-) -> tuple[keras.Model, pd.DataFrame]:
+) -> tuple[bit.Classifier, pd.DataFrame]:
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
     Published weights given by name are fetched into the weights cache first (by the
@@ -39,7 +40,6 @@ def train_classifier(
     ``backbone_features``. Returns the model and the history
     (step, loss, learning_rate, accuracy, images_per_second).
     """
-    from bit_finetune import bit
     from bit_finetune.training.finetune import finetune
 
     settings = stage_params("training", params)
@@ -72,7 +72,7 @@ def train_classifier(
 
 
 def export_serving_model(
-    classifier: keras.Model, hyperrule: dict[str, Any], label_map: dict[str, Any]
+    classifier: bit.Classifier, hyperrule: dict[str, Any], label_map: dict[str, Any]
 ) -> ServingModule:
     """Wrap the classifier with resizing to the crop size and its label names."""
     from bit_finetune.training.export import serving_module
