@@ -13,20 +13,21 @@ pytestmark = pytest.mark.slow
 ONE_STEP = ("--steps", "1", "--warmup", "0", "--shuffle-buffer", "1")
 
 
+MIRRORED = ("--strategy", "mirrored", "--logical-cpus", "2")
+SINGLE = ("--strategy", "default")
+
+
+def one_step(tmp_path, name: str, *options: str) -> dict:
+    """One training step in a process of its own, in ``tmp_path / name``."""
+    return run(tmp_path / name, tmp_path / f"{name}.npz", *ONE_STEP, *options)
+
+
 def test_mirrored_step_equals_a_single_device_step(tmp_path):
     """Two replicas with half batches each, averaged over the global batch, make the
     same update as one device with the whole batch (same examples, same augmentation)."""
-    mirrored = run(
-        tmp_path / "m",
-        tmp_path / "m.npz",
-        *ONE_STEP,
-        "--strategy",
-        "mirrored",
-        "--logical-cpus",
-        "2",
-    )
+    mirrored = one_step(tmp_path, "m", *MIRRORED)
     assert "Strategy mirrored with 2 replica(s)" in mirrored["log"]
-    single = run(tmp_path / "s", tmp_path / "s.npz", *ONE_STEP, "--strategy", "default")
+    single = one_step(tmp_path, "s", *SINGLE)
     untrained = run(tmp_path / "u", tmp_path / "u.npz", "--steps", "0")
     assert int(mirrored["final_step"]) == 1
     for a, b in zip(weights(mirrored), weights(single)):
@@ -39,19 +40,9 @@ def test_mirrored_step_equals_a_single_device_step(tmp_path):
 def test_mirrored_step_with_micro_batches_equals_a_whole_batch_step(tmp_path):
     """Two replicas, each summing the gradients of four micro-batches of 2, make the same
     update as one device with the whole batch of 16 at once."""
-    accumulated = run(
-        tmp_path / "m",
-        tmp_path / "m.npz",
-        *ONE_STEP,
-        "--strategy",
-        "mirrored",
-        "--logical-cpus",
-        "2",
-        "--micro-batch",
-        "2",
-    )
+    accumulated = one_step(tmp_path, "m", *MIRRORED, "--micro-batch", "2")
     assert "4 micro-batches of 2 per replica" in accumulated["log"]
-    whole = run(tmp_path / "s", tmp_path / "s.npz", *ONE_STEP, "--strategy", "default")
+    whole = one_step(tmp_path, "s", *SINGLE)
     for a, b in zip(weights(accumulated), weights(whole)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
