@@ -45,6 +45,7 @@ from bit_finetune.training.strategy import (
     precision_policy,
     set_op_determinism,
     use_xla,
+    worker_devices,
 )
 
 logger = logging.getLogger(__name__)
@@ -271,11 +272,8 @@ class Trainer:
         crop, classes = int(self.recipe["crop_size"]), int(self.recipe["num_classes"])
         images = tf.zeros(micro_batch.example_shape(self.model, crop, size), tf.uint8)
         labels = tf.one_hot(tf.zeros([size], tf.int32), classes)
-        try:
-            device = self.strategy.extended.worker_devices[0]
-        except RuntimeError:  # the default strategy places ops itself
-            device = None
-        with tf.device(device):
+        devices = worker_devices(self.strategy)
+        with tf.device(devices[0] if devices else None):
             _, loss, _ = self.gradients(images, labels)
         float(loss)  # waits for the device
 

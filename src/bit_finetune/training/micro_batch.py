@@ -36,9 +36,9 @@ def divisors(batch: int) -> list[int]:
 def halvings(batch: int) -> list[int]:
     """The micro-batches ``auto`` tries on an accelerator: ``batch``, then each time the
     largest divisor of ``batch`` at most half the last one, down to 1."""
-    tried = [batch]
+    sizes, tried = divisors(batch), [batch]
     while tried[-1] > 1:
-        tried.append(next(d for d in divisors(batch) if d <= tried[-1] // 2))
+        tried.append(next(d for d in sizes if d <= tried[-1] // 2))
     return tried
 
 

@@ -165,15 +165,20 @@ def choose_strategy(
     return strategy
 
 
+def worker_devices(strategy: tf.distribute.Strategy) -> list[str]:
+    """The devices this worker's replicas compute on (none named for the default strategy
+    on a CPU, which places ops itself)."""
+    try:
+        return list(strategy.extended.worker_devices)
+    except RuntimeError:  # the default strategy: ops go to the first GPU when there is one
+        return [d.name for d in tf.config.list_logical_devices("GPU")[:1]]
+
+
 def accelerator(strategy: tf.distribute.Strategy) -> Accelerator:
     """The kind of device the strategy computes on."""
     if isinstance(strategy, tf.distribute.TPUStrategy):
         return "tpu"
-    try:
-        devices = strategy.extended.worker_devices
-    except RuntimeError:  # the default strategy: ops go to the first GPU when there is one
-        devices = [d.name for d in tf.config.list_logical_devices("GPU")[:1]]
-    return "gpu" if any("GPU" in d.upper() for d in devices) else "cpu"
+    return "gpu" if any("GPU" in d.upper() for d in worker_devices(strategy)) else "cpu"
 
 
 def precision_policy(setting: str, device: Accelerator) -> str:
