@@ -67,3 +67,39 @@ def test_a_namespace_holds_only_stage_sections():
         validate_all({"upstream": {"trainig": {}, "training": {}}})
     with pytest.raises(ConfigError, match=r"^trainig: unknown parameter section"):
         validate_all({"trainig": {"model": {"architecture": "R50x1"}}})
+
+
+def test_overrides_typed_on_the_command_line_parse_with_their_reason():
+    """`--params` splits on commas, so lists come as numbers separated by spaces; a plain
+    value is recorded with hyperrule.override_reason."""
+    from kedro.framework.cli.utils import _split_params  # how `kedro run --params` parses
+
+    typed = "hyperrule.overrides.lr_boundaries=300 600 900,hyperrule.overrides.total_steps=1000"
+    raw = _split_params(None, None, typed + ",hyperrule.override_reason=a longer schedule")
+    settings = stage_params("hyperrule", raw["hyperrule"])
+    assert settings.overrides == {
+        "lr_boundaries": {"value": [300, 600, 900], "reason": "a longer schedule"},
+        "total_steps": {"value": 1000, "reason": "a longer schedule"},
+    }
+    typed = _split_params(None, None, "hyperrule.overrides.lr_boundaries=[]")
+    none = stage_params("hyperrule", typed["hyperrule"])
+    assert none.overrides["lr_boundaries"]["value"] == []
+    assert "no reason given" in none.overrides["lr_boundaries"]["reason"]
+    one = stage_params("hyperrule", {"overrides": {"lr_boundaries": 300}})
+    assert one.overrides["lr_boundaries"]["value"] == [300]
+
+
+def test_an_override_with_its_own_reason_keeps_it():
+    settings = stage_params("hyperrule", {
+        "overrides": {"learning_rate": {"value": 0.01, "reason": "mine"}, "mixup_alpha": 0},
+        "override_reason": "typed",
+    })
+    assert settings.overrides["learning_rate"] == {"value": 0.01, "reason": "mine"}
+    assert settings.overrides["mixup_alpha"] == {"value": 0.0, "reason": "typed"}
+
+
+@pytest.mark.parametrize("steps", ["300 six", [1.5], "3e2"])
+def test_a_list_of_steps_that_is_not_one_names_the_form(steps):
+    with pytest.raises(ConfigError, match=r'hyperrule\.overrides\.lr_boundaries: .*"hyperrule'
+                                          r"|hyperrule\.overrides\.lr_boundaries: expected int"):
+        stage_params("hyperrule", {"overrides": {"lr_boundaries": steps}})

@@ -55,8 +55,21 @@ def test_data_stages_on_embedded_default(conf: Path, tmp_path: Path):
     assert record["run"]["pipeline_names"] == ["hyperrule"]
 
 
-def test_image_folder_through_an_environment(conf: Path, tmp_path: Path, image_folder):
-    root = image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=12)
+def test_an_environment_of_photos_gets_the_rule_in_its_own_folder(
+    conf: Path, tmp_path: Path, image_folder
+):
+    """The embedded default's own HyperRule overrides and model stay in conf/digits: an
+    environment naming only a folder of photos gets the rule's own values, and its
+    artefacts go to data/<env>/ without touching the default's in data/."""
+    run(conf, pipeline_names=DATA_STAGES)  # kedro run --pipelines ... (the digits)
+    default = tmp_path / "data/05_model_input/hyperrule.json"
+    digits = json.loads(default.read_text())
+    assert (digits["resize_size"], digits["crop_size"], digits["learning_rate"]) == (64, 64, 0.1)
+    assert digits["batch_size"] == 128
+    written = {p: p.read_bytes() for p in (tmp_path / "data").rglob("*") if p.is_file()}
+
+    root = image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=12,
+                        sizes=(100, 140))
     env = conf / "myfolder"
     env.mkdir()
     (env / "catalog.yml").write_text(
@@ -67,10 +80,17 @@ def test_image_folder_through_an_environment(conf: Path, tmp_path: Path, image_f
     run(conf, env="myfolder", pipeline_names=["ingestion"])
     run(conf, env="myfolder", from_nodes=["profiling.profile_images"],
         to_nodes=["hyperrule.derive_hyperrule"])
-    filtered = pd.read_parquet(tmp_path / "data/03_primary/filtered_index.parquet")
+    data = tmp_path / "data/myfolder"
+    filtered = pd.read_parquet(data / "03_primary/filtered_index.parquet")
     assert len(filtered) == 24
     assert set(filtered["label_name"]) == {"cat", "dog"}
-    assert (tmp_path / "data/05_model_input/hyperrule.json").exists()
+    photos = json.loads((data / "05_model_input/hyperrule.json").read_text())
+    assert photos["overrides"] == {}
+    assert (photos["resize_size"], photos["crop_size"]) == (512, 480)  # the rule's own
+    assert (photos["batch_size"], photos["learning_rate"]) == (512, 0.003)
+    assert {p: p.read_bytes() for p in written} == written  # the digits' artefacts as they were
+    assert not [p for p in (tmp_path / "data").rglob("*")
+                if p.is_file() and p not in written and data not in p.parents]
 
 
 def test_nodes_are_named_after_their_stage_and_datasets_are_not():

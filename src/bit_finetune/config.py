@@ -12,7 +12,7 @@ import dataclasses
 import os
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -68,28 +68,55 @@ class FilteringParams:
 
 @dataclass(frozen=True)
 class HyperRuleParams:
+    """After parsing, every override is ``{"value": ..., "reason": ...}``: a plain value
+    gets ``override_reason`` (or says it had none), a list of steps may be given as one
+    string of numbers separated by spaces (``--params`` cannot carry commas)."""
+
     batch_size: int = bounded(512, lo=1)
     batch_policy: Literal["official", "colab"] = "official"
     overrides: dict[str, Any] = field(default_factory=dict)
+    override_reason: str | None = None
 
     def __post_init__(self) -> None:
+        overrides = {key: self._override(key, spec) for key, spec in self.overrides.items()}
+        object.__setattr__(self, "overrides", overrides)
+
+    def _override(self, key: str, spec: Any) -> dict[str, Any]:
         from bit_finetune.hyperrule import OVERRIDABLE
 
-        for key, spec in self.overrides.items():
-            name = f"hyperrule.overrides.{key}"
-            if key not in OVERRIDABLE:
-                raise ConfigError(f"{name}: not a HyperRule value; choose from {sorted(OVERRIDABLE)}")
-            if isinstance(spec, Mapping):
-                if set(spec) - {"value", "reason"} or "value" not in spec:
-                    raise ConfigError(f"{name}: give {{value: ..., reason: ...}} or just the value")
-                spec = spec["value"]
-            kind, lo = OVERRIDABLE[key]
-            items = spec if kind is list and isinstance(spec, (list, tuple)) else [spec]
-            number = int if kind is list else kind
-            if kind is list and not isinstance(spec, (list, tuple)):
-                raise ConfigError(f"{name}: expected a list of steps, got {spec!r}")
-            for item in items:
-                _value(number, item, name, {"lo": lo})
+        name = f"hyperrule.overrides.{key}"
+        if key not in OVERRIDABLE:
+            raise ConfigError(f"{name}: not a HyperRule value; choose from {sorted(OVERRIDABLE)}")
+        if isinstance(spec, Mapping):
+            if set(spec) - {"value", "reason"} or "value" not in spec:
+                raise ConfigError(f"{name}: give {{value: ..., reason: ...}} or just the value")
+            value, reason = spec["value"], spec.get("reason")
+        else:
+            value, reason = spec, self.override_reason
+        kind, lo = OVERRIDABLE[key]
+        if kind is list:
+            value = [_value(int, step, name, {"lo": lo}) for step in _steps(value, name)]
+        else:
+            value = _value(kind, value, name, {"lo": lo})
+        return {"value": value, "reason": reason or "set in the parameters, no reason given"}
+
+
+def _steps(value: Any, key: str) -> list[Any]:
+    """A list of steps as given: a list, one number, or numbers separated by spaces."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str):
+        words = value.replace(",", " ").split()
+        try:
+            return [int(word) for word in words]
+        except ValueError:
+            pass
+    elif isinstance(value, int) and not isinstance(value, bool):
+        return [value]
+    raise ConfigError(
+        f"{key}: expected a list of steps, got {value!r}; e.g. [300, 600, 900] in YAML, "
+        f'or "{key}=300 600 900" on the command line ([] for none)'
+    )
 
 
 @dataclass(frozen=True)
@@ -119,8 +146,6 @@ class ModelParams:
             from bit_finetune.bit.published import published_weights  # it imports config
 
             published = published_weights(self.weights)
-            if published is None:
-                self._check_local_weights()
         if self.architecture is None:
             architecture = published.architecture if published else "R50x1"
             object.__setattr__(self, "architecture", architecture)
@@ -135,10 +160,16 @@ class ModelParams:
                     "name fixes it) or choose other weights"
                 )
 
-    def _check_local_weights(self) -> None:
-        if "://" not in self.weights and not os.path.exists(self.weights):
+    def check_weights_exist(self, section: str = "training") -> None:
+        """Raise when ``weights`` names a local file or folder that is not there (checked
+        only when training runs, so the data stages need no weights)."""
+        if self.weights == "random" or "://" in self.weights or os.path.exists(self.weights):
+            return
+        from bit_finetune.bit.published import published_weights
+
+        if published_weights(self.weights) is None:
             raise ConfigError(
-                f"training.model.weights: '{self.weights}' not found; point it at an "
+                f"{section}.model.weights: '{self.weights}' not found; point it at an "
                 "official BiT .npz file, a TF Hub handle or a SavedModel directory, give a "
                 "published name such as 'BiT-M-R50x1', or use 'random'"
             )
@@ -273,10 +304,12 @@ def stage_params(stage: str, raw: Mapping[str, Any] | None) -> Any:
     return parse(STAGES[stage], raw, stage)
 
 
-def validate_all(parameters: Mapping[str, Any]) -> None:
+def validate_all(parameters: Mapping[str, Any], in_use: Collection[str] | None = None) -> None:
     """Parse every stage's section, at the top level (absent ones with their defaults) and
     under Kedro namespaces (``upstream.training``: ``params:upstream.training`` of a
-    namespaced pipeline); raise on the first problem."""
+    namespaced pipeline); raise on the first problem. What the runs of a section need
+    beyond its values (a weights file) is checked for the sections ``in_use`` (full keys,
+    e.g. ``training``; None: all), so the data stages run without the weights."""
     sections = {stage: parameters.get(stage) for stage in STAGES}
     sections.update(_sections(parameters))
     parsed = {key: parse(STAGES[key.rsplit(".", 1)[-1]], raw, key) for key, raw in sections.items()}
@@ -288,6 +321,8 @@ def validate_all(parameters: Mapping[str, Any]) -> None:
                 get_architecture(settings.model.architecture)
             except ConfigError as e:  # name the section's own key, namespace included
                 raise ConfigError(f"{key}{str(e).removeprefix('training')}") from None
+            if in_use is None or key in in_use:
+                settings.model.check_weights_exist(key)
 
 
 def _sections(parameters: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

@@ -16,7 +16,7 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset, MemoryDataset
 
-from bit_finetune.config import validate_all
+from bit_finetune.config import ConfigError, validate_all
 from bit_finetune.datasets.atomic import make_saves_atomic
 from bit_finetune.training.cluster import is_chief
 
@@ -38,12 +38,31 @@ RECORDED_PACKAGES = (
 
 
 class ParameterValidationHook:
-    """Fail fast, naming the key and the fix, when a parameter is unknown or invalid:
-    first of all, before any artefact (the run record included) is written."""
+    """Fail fast, naming the key and the fix, when a parameter is unknown or invalid, or
+    the environment lacks its image source: first of all, before any artefact (the run
+    record included) is written. What a stage needs beyond its parameters (a weights
+    file) is checked only when that stage runs."""
 
     @hook_impl(tryfirst=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
-        validate_all(catalog.load("parameters"))
+        inputs = pipeline.inputs()
+        for name in sorted(inputs):
+            if name.rsplit(".", 1)[-1] == "raw_images" and name not in catalog:
+                raise ConfigError(
+                    f"{name}: the environment '{run_params.get('env') or 'default'}' has no "
+                    "image source; add a raw_images entry to its catalog.yml (an "
+                    "ImageFolderDataset or a TFDSDataset, see the README's 'Your own data')"
+                )
+        validate_all(catalog.load("parameters"), sections_in_use(inputs))
+
+
+def sections_in_use(inputs: set[str]) -> set[str] | None:
+    """The parameter keys a pipeline reads (``params:training.model`` reads ``training``
+    and ``training.model``); None when a node reads all of them."""
+    if "parameters" in inputs:
+        return None
+    keys = [name.removeprefix("params:").split(".") for name in inputs if name.startswith("params:")]
+    return {".".join(parts[:end]) for parts in keys for end in range(1, len(parts) + 1)}
 
 
 class CatalogOutputsHook:

@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from typing import Any
 
 # TensorFlow's C++ log level where it is still read (users can still set it); the start-up
 # notices it no longer silences are filtered by bit_finetune.tf_quiet below.
@@ -12,7 +13,7 @@ warnings.filterwarnings(
     "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
 )
 
-from kedro.config import OmegaConfigLoader
+from kedro.config import MissingConfigException, OmegaConfigLoader
 
 from bit_finetune.shutdown import skip_final_collection
 from bit_finetune.tf_quiet import quiet_tensorflow_start_up
@@ -30,12 +31,38 @@ from bit_finetune.hooks import (
 
 HOOKS = (ParameterValidationHook(), CatalogOutputsHook(), RunRecordHook())
 
-CONFIG_LOADER_CLASS = OmegaConfigLoader
+
+class EnvironmentConfigLoader(OmegaConfigLoader):
+    """Kedro's ``OmegaConfigLoader`` with each environment's artefacts in a folder of its
+    own: the catalog's paths start with ``${globals:data_folder}``, which is ``data`` for
+    the default environment (the embedded default) and ``data/<env>`` for
+    ``kedro run --env <env>``, unless the environment's ``globals.yml`` sets it."""
+
+    def __init__(self, conf_source: str, env: str | None = None, **kwargs: Any) -> None:
+        super().__init__(conf_source, env=env, **kwargs)
+        try:
+            values = self["globals"]
+        except MissingConfigException:
+            values = {}
+        self["globals"] = {"data_folder": data_folder(self.env, self.default_run_env), **values}
+
+
+def data_folder(env: str | None, default_env: str) -> str:
+    """Where an environment's artefacts go, relative to the project."""
+    return "data" if env in (None, "", default_env) else f"data/{env}"
+
+
+CONFIG_LOADER_CLASS = EnvironmentConfigLoader
 CONFIG_LOADER_ARGS = {
     "base_env": "base",
-    "default_run_env": "local",
+    # The embedded default (the digits, a small BiT from scratch) is an environment like
+    # any other dataset's, so its parameters never leak into another's: `kedro run`
+    # runs it, `kedro run --env <yours>` runs base plus yours.
+    "default_run_env": "digits",
     "config_patterns": {
         "catalog": ["catalog*", "catalog*/**", "**/catalog*"],
         "parameters": ["parameters*", "parameters*/**", "**/parameters*"],
     },
+    # An environment's parameters override the base ones key by key.
+    "merge_strategy": {"parameters": "soft"},
 }

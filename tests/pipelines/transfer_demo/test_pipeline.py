@@ -7,13 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from kedro.config import OmegaConfigLoader
 from tiny_project import copy_project, kedro
 
 from bit_finetune.config import validate_all
 from bit_finetune.pipeline_registry import register_pipelines
 from bit_finetune.pipelines.transfer_demo import transfer_demo
 from bit_finetune.pipelines.transfer_demo.nodes import start_from
+from bit_finetune.settings import CONFIG_LOADER_ARGS, EnvironmentConfigLoader
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 
@@ -24,8 +24,8 @@ def demo():
 
 
 @pytest.fixture(scope="module")
-def config() -> OmegaConfigLoader:
-    return OmegaConfigLoader(str(CONF), base_env="base", default_run_env="transfer_demo")
+def config() -> EnvironmentConfigLoader:
+    return EnvironmentConfigLoader(str(CONF), env="transfer_demo", **CONFIG_LOADER_ARGS)
 
 
 def names(pipeline) -> set[str]:
@@ -101,11 +101,11 @@ def test_demo_run_shows_transfer_beating_random_init(tmp_path: Path):
     assert top1["transfer"] - top1["scratch"] >= MARGIN, top1
     report = (reporting / "report.md").read_text()
     assert f"**{top1['transfer']:.1%}**" in report and f"**{top1['scratch']:.1%}**" in report
-    with np.load(tmp_path / "data/06_models/transfer_demo/upstream/backbone.npz") as weights:
+    with np.load(tmp_path / "data/transfer_demo/06_models/upstream/backbone.npz") as weights:
         assert "resnet/root_block/standardized_conv2d/kernel" in weights.files
         assert not [key for key in weights.files if key.startswith("resnet/head/")]
     recipe = json.loads(
-        (tmp_path / "data/05_model_input/transfer_demo/downstream/hyperrule.json").read_text()
+        (tmp_path / "data/transfer_demo/05_model_input/downstream/hyperrule.json").read_text()
     )
     assert (recipe["learning_rate"], recipe["total_steps"]) == (0.003, 500)
     assert set(recipe["overrides"]) == {"resize_size", "crop_size"}
