@@ -11,6 +11,9 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +42,23 @@ def copy_project(target: Path) -> Path:
     shutil.copy(ROOT / "pyproject.toml", target)
     (target / "src").mkdir()  # the package itself is installed
     return target / "conf"
+
+
+def variant_environment(
+    conf: Path,
+    name: str,
+    catalog: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+) -> Path:
+    """``conf/<name>``: the embedded default (``conf/digits``) with these catalog entries
+    and top-level parameter sections replaced, writing to ``data/`` as the default does."""
+    env = conf / name
+    shutil.copytree(conf / "digits", env)
+    for file, changes in (("catalog.yml", catalog), ("parameters.yml", parameters)):
+        content = yaml.safe_load((env / file).read_text())
+        (env / file).write_text(yaml.safe_dump({**content, **(changes or {})}))
+    (env / "globals.yml").write_text("data_folder: data\n")
+    return env
 
 
 def kedro(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:

@@ -13,7 +13,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from fsspec.implementations.local import LocalFileOpener
 from kedro.io import DatasetError
 from kedro.io.core import Version
@@ -23,6 +22,7 @@ from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
 from reliability.project import files, new_project, partial_files, run_in_process, tiny
+from tiny_project import variant_environment
 
 from bit_finetune.datasets import ParquetTableDataset
 from bit_finetune.datasets.atomic import make_saves_atomic
@@ -195,11 +195,8 @@ def test_unwritable_artefact_path_names_the_path_and_keeps_earlier_artefacts(
 ):
     target = target.format(tmp=project)
     (project / "a_file").write_text("not a folder")
-    env = project / "conf/unwritable"
-    env.mkdir()
-    (env / "catalog.yml").write_text(yaml.safe_dump(
-        {"filtered_index": {"type": "pandas.ParquetDataset", "filepath": target}}
-    ))
+    variant_environment(project / "conf", "unwritable", catalog={
+        "filtered_index": {"type": "pandas.ParquetDataset", "filepath": target}})
     data = project / "data"
     before = files(data)
     with pytest.raises(Exception) as failure:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from reliability.hostile_files import (
     EXTENSIONS,
     LINKED_CLASS,
@@ -20,7 +19,7 @@ from reliability.hostile_files import (
     good_jpeg,
     write_hostile_folder,
 )
-from tiny_project import copy_project
+from tiny_project import copy_project, variant_environment
 
 from bit_finetune.datasets import ImageFolderDataset
 from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
@@ -177,12 +176,10 @@ def test_files_that_vanish_after_indexing_are_reported(hostile, tmp_path):
 def test_kedro_run_over_a_hostile_folder(hostile, tmp_path):
     """The data stages as a user runs them, in a process whose peak memory is measured."""
     project = tmp_path / "project"
-    env = copy_project(project) / "hostile"
-    env.mkdir()
-    (env / "catalog.yml").write_text(yaml.safe_dump({"raw_images": {
+    variant_environment(copy_project(project), "hostile", catalog={"raw_images": {
         "type": "bit_finetune.datasets.ImageFolderDataset", "path": str(hostile.root),
         "extensions": list(EXTENSIONS),
-    }}))
+    }})
     params = ("hyperrule.overrides.resize_size=32,hyperrule.overrides.crop_size=32,"
               "profiling.progress=false,preprocessing.progress=false")
     command = [sys.executable, "-m", "kedro", "run", "--env", "hostile", "--params", params,

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tensorflow as tf
-import yaml
 from reliability.project import (
     DATA_PIPELINES,
     KedroProcess,
@@ -24,6 +23,7 @@ from reliability.project import (
     run_in_process,
     tiny,
 )
+from tiny_project import variant_environment
 
 from bit_finetune.datasets import TFRecordShardsDataset
 
@@ -55,11 +55,10 @@ def copy_of(project: Path, target: Path) -> Path:
 def test_killed_while_profiling_and_while_writing_shards(tmp_path, image_folder):
     images = image_folder(tmp_path / "images", classes=("cat", "dog", "owl"), per_class=30)
     project = new_project(tmp_path / "project")
-    (project / "conf/slow").mkdir()
-    (project / "conf/slow/catalog.yml").write_text(yaml.safe_dump({"raw_images": {
+    variant_environment(project / "conf", "slow", catalog={"raw_images": {
         "type": "reliability.slow_source.SlowImageFolderDataset", "path": str(images),
         "delay": 0.05,
-    }}))
+    }})
     command = ["--env", "slow", "--pipelines", DATA_PIPELINES,
                "--params", as_cli(tiny(progress=True))]
 

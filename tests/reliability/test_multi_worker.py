@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-import yaml
 from reliability.project import KedroProcess, as_cli, files, new_project, run_in_process, tiny
+from tiny_project import variant_environment
 
 from tests.training.processes import free_ports, tf_config
 
@@ -36,13 +36,12 @@ def cluster(prepared: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     chief, worker = (shutil.copytree(prepared, tmp_path / name) for name in ("chief", "worker"))
     workspace = tmp_path / "shared/training"
     for project in (chief, worker):
-        (project / "conf/cluster").mkdir()
-        (project / "conf/cluster/catalog.yml").write_text(yaml.safe_dump({
+        variant_environment(project / "conf", "cluster", catalog={
             "tfrecord_shards": {"type": "bit_finetune.datasets.TFRecordShardsDataset",
                                 "path": str(chief / "data/05_model_input/shards")},
             "training_workspace": {"type": "bit_finetune.datasets.WorkspaceDataset",
                                    "path": str(workspace)},
-        }))
+        })
     return Path(chief), Path(worker), workspace
 
 
