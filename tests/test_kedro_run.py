@@ -11,7 +11,7 @@ import pytest
 import yaml
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-from tiny_project import copy_project, kedro
+from tiny_project import TINY_PARAMS, copy_project, kedro
 
 from bit_finetune.pipeline_registry import STAGES, register_pipelines
 
@@ -161,3 +161,83 @@ def test_cli_missing_folder_fails_naming_the_key(tmp_path: Path):
     output = " ".join((result.stdout + result.stderr).split())
     assert "raw_images.path" in output
     assert "does not exist" in output
+
+
+def lines(result, text: str) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if text in line]
+
+
+def ok(result) -> None:
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def snapshot(folder: Path) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.slow
+def test_change_one_thing_and_run_again(tmp_path: Path, image_folder):
+    """The README's ways of running again, in order, from a fresh project copy: a changed
+    parameter, an own-data environment beside the embedded default, retraining from the
+    shards, a data-stages run that needs no weights, and HyperRule overrides typed on the
+    command line."""
+    copy_project(tmp_path)
+    data, workspaces = tmp_path / "data", tmp_path / "data/06_models/training"
+    ok(kedro(["run", "--params", TINY_PARAMS], tmp_path, timeout=600))
+    (first,) = workspaces.iterdir()
+
+    # 1. a changed parameter is a new training: the old checkpoints stay
+    kept = snapshot(first)
+    changed = kedro(["run", "--params", f"{TINY_PARAMS},hyperrule.batch_size=16"], tmp_path, 600)
+    ok(changed)
+    (why,) = lines(changed, "New recipe: training from scratch")
+    assert "hyperrule.batch_size: 32 -> 16" in why
+    assert snapshot(first) == kept
+    assert len(list(workspaces.iterdir())) == 2
+    assert json.loads((data / "05_model_input/hyperrule.json").read_text())["batch_size"] == 16
+
+    # 4. --pipelines training restores the finished training; resume=false trains again
+    again = f"{TINY_PARAMS},hyperrule.batch_size=16"
+    restored = kedro(["run", "--pipelines", "training", "--params", again], tmp_path)
+    ok(restored)
+    assert lines(restored, "restored, not retrained")
+    fresh = kedro(["run", "--pipelines", "training", "--params", f"{again},training.resume=false"],
+                  tmp_path)
+    ok(fresh)
+    assert lines(fresh, "training.resume is false: training from scratch")
+    assert len(list(workspaces.iterdir())) == 3  # the earlier folder moved aside, kept
+
+    # 2, 3, 5. an own-data environment: its catalog alone, its artefacts in data/myimages
+    digits = snapshot(data)
+    photos = image_folder(tmp_path / "photos", classes=("cat", "dog"), per_class=8)
+    (tmp_path / "conf/myimages").mkdir()
+    (tmp_path / "conf/myimages/catalog.yml").write_text(yaml.safe_dump({"raw_images": {
+        "type": "bit_finetune.datasets.ImageFolderDataset", "path": str(photos)}}))
+    mine = f"{TINY_PARAMS},training.model.weights=random"
+    ok(kedro(["run", "--env", "myimages", "--params", mine], tmp_path, timeout=600))
+    assert (data / "myimages/08_reporting/report.md").exists()
+    assert snapshot(data / "myimages") and {
+        p: b for p, b in snapshot(data).items() if data / "myimages" not in p.parents
+    } == digits
+    (record,) = (data / "myimages/08_reporting/run_record.json").glob("*/run_record.json")
+    training = json.loads(record.read_text())["parameters"]["training"]
+    assert {"deterministic", "steps_per_call", "cluster_start_timeout"} <= set(training)
+    theirs = snapshot(data / "myimages")
+    ok(kedro(["run", "--pipelines", "training", "--params", again], tmp_path))
+    assert snapshot(data / "myimages") == theirs
+
+    # 6. the data stages need no weights; training fails at once without them
+    missing = f"{TINY_PARAMS},training.model.weights={tmp_path / 'BiT-M-R50x1.npz'}"
+    stages = "ingestion,profiling,filtering,hyperrule"
+    ok(kedro(["run", "--env", "myimages", "--pipelines", stages, "--params", missing], tmp_path))
+    failed = kedro(["run", "--env", "myimages", "--pipelines", "training", "--params", missing],
+                   tmp_path)
+    assert failed.returncode != 0 and lines(failed, "training.model.weights:")
+
+    # 7. HyperRule overrides typed on the command line, a list included, with their reason
+    typed = ("hyperrule.overrides.total_steps=9,hyperrule.overrides.lr_boundaries=3 6,"
+             "hyperrule.override_reason=a typed schedule")
+    ok(kedro(["run", "--env", "myimages", "--pipelines", stages, "--params", typed], tmp_path))
+    recipe = json.loads((data / "myimages/05_model_input/hyperrule.json").read_text())
+    assert recipe["lr_boundaries"] == [3, 6] and recipe["total_steps"] == 9
+    assert recipe["overrides"]["lr_boundaries"]["reason"] == "a typed schedule"

@@ -66,3 +66,18 @@ def test_the_notebook_session_follows_kedro_env(tmp_path: Path, monkeypatch):
     with KedroSession.create(project_path=tmp_path) as session:
         catalog = session.load_context().config_loader["catalog"]
     assert catalog["metrics"]["filepath"] == "data/myimages/08_reporting/metrics.json"
+
+
+def test_kedro_viz_opened_with_an_environment_reads_its_folder(tmp_path: Path, monkeypatch):
+    """`kedro viz run --env myimages` loads the project through this function."""
+    from kedro_viz.integrations.kedro.data_loader import load_data
+
+    conf = copy_project(tmp_path)
+    (conf / "myimages").mkdir()
+    (conf / "myimages/catalog.yml").write_text(yaml.safe_dump(
+        {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": "x"}}))
+    monkeypatch.chdir(tmp_path)
+    catalog, _, _ = load_data(tmp_path, env="myimages")
+    assert "data/myimages/08_reporting/metrics.json" in repr(catalog["metrics"])
+    catalog, _, _ = load_data(tmp_path)
+    assert "data/08_reporting/metrics.json" in repr(catalog["metrics"])
