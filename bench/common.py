@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,12 +76,14 @@ def write_photo_folder(root: Path, count: int, seed: int = 0, classes: int = 2) 
     return paths
 
 
-def parameters(*stages: str) -> dict[str, Any]:
-    """``conf/base/parameters/<stage>.yml`` of the given stages, merged."""
-    merged: dict[str, Any] = {}
-    for stage in stages:
-        merged.update(yaml.safe_load((ROOT / "conf/base/parameters" / f"{stage}.yml").read_text()))
-    return merged
+def parameters(*stages: str, env: str | None = None) -> dict[str, Any]:
+    """The given stages' parameters as ``kedro run --env <env>`` reads them: the embedded
+    default's (``conf/digits`` over ``conf/base``) when ``env`` is None, the recipe for
+    photos alone with ``env="base"``."""
+    from bit_finetune.settings import CONFIG_LOADER_ARGS, EnvironmentConfigLoader
+
+    loaded = EnvironmentConfigLoader(str(ROOT / "conf"), env=env, **CONFIG_LOADER_ARGS)
+    return {stage: loaded["parameters"][stage] for stage in stages}
 
 
 def embedded_default() -> tuple[str, dict[str, Any], dict[str, Any]]:

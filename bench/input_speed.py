@@ -125,18 +125,14 @@ def images_per_second(make_dataset, batches: int, batch: int) -> float:
 
 
 def stage_parameters(photos: bool) -> dict[str, Any]:
-    """``conf/base`` parameters; for ``photos`` the HyperRule without the digits'
-    overrides, at its reference batch, and random crops and flips as for natural images."""
+    """The embedded default's parameters; for ``photos`` the base recipe for photos (the
+    HyperRule as derived at its reference batch, random crops and flips)."""
     params = parameters(
-        "ingestion", "profiling", "filtering", "hyperrule", "preprocessing", "training"
+        "ingestion", "profiling", "filtering", "hyperrule", "preprocessing", "training",
+        env="base" if photos else None,
     )
     for stage in ("profiling", "preprocessing"):
         params[stage] = {**params[stage], "progress": False}
-    if photos:
-        params["hyperrule"] = {"batch_size": 512, "batch_policy": "official", "overrides": {}}
-        params["training"] = {
-            **params["training"], "augment": {"random_crop": True, "random_flip": True},
-        }
     return params
 
 
