@@ -118,7 +118,7 @@ class Trainer:
         record: Mapping[str, Any] | None = None,
     ) -> None:
         self.recipe, self.params, self.workspace = recipe, params, workspace
-        self.record = record or recipe_record(recipe, params, None)
+        self.record = recipe_record(recipe, params, None) if record is None else record
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         self.device = device = accelerator(self.strategy)
         self.policy = precision_policy(params.mixed_precision, device)
