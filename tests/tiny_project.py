@@ -61,13 +61,22 @@ def variant_environment(
     return env
 
 
-def kedro(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``kedro <args>`` in ``cwd`` as a user types it, telemetry off."""
+def kedro(
+    args: list[str], cwd: Path, timeout: float = 300, answer: str | None = None
+) -> subprocess.CompletedProcess:
+    """``kedro <args>`` in ``cwd`` as a user types it (``answer``: what they type at a
+    prompt), telemetry off."""
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True,
-        text=True, timeout=timeout, check=False,
+        text=True, timeout=timeout, check=False, input=answer,
     )
+
+
+def recipe_folder(workspaces: Path) -> Path:
+    """The one recipe's folder under a ``training_workspace`` root."""
+    (folder,) = (p for p in workspaces.iterdir() if (p / "recipe.json").is_file())
+    return folder
 
 
 def tiny_run(target: Path) -> Path:

@@ -198,6 +198,7 @@ class TrainingParams:
     shuffle_buffer: int = bounded(1024, lo=1)
     seed: int = 0
     deterministic: bool = False
+    resume: bool = True
     cluster_start_timeout: float = bounded(600.0, lo=1.0)
     progress: bool = True
 

@@ -19,7 +19,6 @@ from bit_finetune.datasets import (
     ParquetTableDataset,
     SavedModelDataset,
     TFDSDataset,
-    WorkspaceDataset,
 )
 from bit_finetune.datasets.keras_model import KerasModelDataset
 from bit_finetune.datasets.markdown import MarkdownDataset
@@ -118,17 +117,6 @@ def test_saved_model_preview_reads_the_signatures(tmp_path: Path):
         }
     }
     assert preview["bytes"] > 0
-
-
-def test_workspace_preview_sums_each_entry(tmp_path: Path):
-    for name, size in (("checkpoints/ckpt-1.index", 10), ("checkpoints/ckpt-1.data", 90),
-                       ("tensorboard/train/events", 5), ("history.csv", 7)):
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_bytes(b"x" * size)
-    preview = WorkspaceDataset(path=str(tmp_path)).preview()
-    assert preview["columns"] == ["entry", "files", "bytes"]
-    assert preview["data"] == [["checkpoints", 2, 100], ["history.csv", 1, 7],
-                               ["tensorboard", 1, 5]]
 
 
 def test_keras_model_preview_lists_layers_and_parameters(tmp_path: Path):

@@ -23,7 +23,7 @@ from reliability.project import (
     run_in_process,
     tiny,
 )
-from tiny_project import variant_environment
+from tiny_project import recipe_folder, variant_environment
 
 from bit_finetune.datasets import TFRecordShardsDataset
 
@@ -111,7 +111,7 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits, tmp
     training.wait_for(rf"train:.*\|\s*(?:{'|'.join(map(str, range(step, TOTAL_STEPS)))})/"
                       rf"{TOTAL_STEPS}\b")
     training.kill()
-    workspace = project / "data/06_models/training"
+    workspace = recipe_folder(project / "data/06_models/training")
     latest = tf.train.latest_checkpoint(str(workspace / "checkpoints"))
     assert latest, f"no checkpoint by step {step}"
     saved = int(latest.rsplit("-", 1)[1])
@@ -128,6 +128,7 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits, tmp
     assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith(f"-{TOTAL_STEPS}")
     assert (project / "data/05_model_input/hyperrule.json").read_bytes() == recipe
     assert json.loads((workspace / "recipe.json").read_text())["sha256"] == fingerprint
+    assert recipe_folder(project / "data/06_models/training") == workspace  # the same folder
     assert {"classifier", "serving_model", "training_history"} <= set(assert_whole(project))
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 from reliability.project import KedroProcess, as_cli, files, new_project, run_in_process, tiny
-from tiny_project import variant_environment
+from tiny_project import recipe_folder, variant_environment
 
 from tests.training.processes import free_ports, tf_config
 
@@ -91,21 +91,23 @@ def test_only_the_chief_writes_to_the_catalog(prepared, tmp_path):
                      "07_model_output/training_history.csv",
                      "08_reporting/training_curves.png"):
         assert artefact in written
-    assert sorted(p.name for p in workspace.iterdir()) == [
+    recipe = recipe_folder(workspace)  # one folder: both workers named the same
+    assert sorted(p.name for p in workspace.iterdir()) == [recipe.name]
+    assert sorted(p.name for p in recipe.iterdir()) == [
         "checkpoints", "history.csv", "recipe.json", "tensorboard"
     ]
-    assert len(list((workspace / "tensorboard").iterdir())) == 1  # the chief's events
-    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith(f"-{STEPS}")
+    assert len(list((recipe / "tensorboard").iterdir())) == 1  # the chief's events
+    assert tf.train.latest_checkpoint(str(recipe / "checkpoints")).endswith(f"-{STEPS}")
 
 
-def lost_worker(leader: KedroProcess, workspace: Path, since: float) -> str:
+def lost_worker(leader: KedroProcess, recipe: Path, since: float) -> str:
     """The chief's output once it has stopped, as it must, soon after losing a worker."""
     leader.process.wait(timeout=FAIL_WITHIN)
     assert time.monotonic() - since < FAIL_WITHIN
     assert leader.process.returncode not in (0, None)
     output = " ".join(leader.output().split())
     assert "WorkerLostError: training: lost another worker of the cluster at step" in output
-    assert f"in '{workspace}': start all workers again with the same command" in output
+    assert f"in '{recipe}': start all workers again with the same command" in output
     return output
 
 
@@ -115,14 +117,15 @@ def test_a_worker_that_dies_fails_the_run_with_a_clear_error(prepared, tmp_path)
     leader, other = start(chief, worker, tmp_path)
     leader.wait_for(rf"train:.*\|\s*[3-{STEPS - 1}]/{STEPS}\b")  # the chief's bar: mid-run
     other.kill()
-    lost_worker(leader, workspace, time.monotonic())
+    recipe = recipe_folder(workspace)
+    lost_worker(leader, recipe, time.monotonic())
     assert not (chief / "data/06_models/classifier.keras").exists()
-    saved = tf.train.latest_checkpoint(str(workspace / "checkpoints"))
+    saved = tf.train.latest_checkpoint(str(recipe / "checkpoints"))
     assert saved, "a checkpoint was written before the worker died"
 
     outputs = [p.finish() for p in start(chief, worker, tmp_path / "again")]
     assert f"Resuming from {saved}" in outputs[0]
-    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith(f"-{STEPS}")
+    assert tf.train.latest_checkpoint(str(recipe / "checkpoints")).endswith(f"-{STEPS}")
     assert (chief / "data/06_models/classifier.keras").exists()
 
 
@@ -134,7 +137,7 @@ def test_a_worker_that_freezes_fails_the_run_with_a_clear_error(prepared, tmp_pa
     leader.wait_for(rf"train:.*\|\s*[3-{STEPS - 1}]/{STEPS}\b")
     other.process.send_signal(signal.SIGSTOP)
     try:
-        output = lost_worker(leader, workspace, time.monotonic())
+        output = lost_worker(leader, recipe_folder(workspace), time.monotonic())
     finally:
         other.kill()
     assert "stopped sending heartbeats" in output

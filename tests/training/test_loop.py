@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,8 +13,9 @@ import pytest
 import tensorflow as tf
 
 from bit_finetune.config import ConfigError
-from bit_finetune.training.checkpoints import HISTORY_COLUMNS, RecipeChangedError
+from bit_finetune.training.checkpoints import HISTORY_COLUMNS
 from bit_finetune.training.loop import image_grid, train
+from bit_finetune.training.workspaces import recipe_record
 from tests.training.tiny import (
     CROP,
     tiny_arrays,
@@ -95,31 +97,27 @@ def test_a_finished_run_is_restored_not_retrained(finished):
     assert {p.name: p.stat().st_mtime_ns for p in (workspace / "checkpoints").iterdir()} == stamps
 
 
-def test_a_changed_recipe_refuses_to_resume(finished):
+def test_runtime_settings_resume_the_same_folder(finished):
     workspace, _ = finished
-    with pytest.raises(RecipeChangedError, match=r"total_steps: 10 -> 12.*Delete"):
-        train(tiny_model, tiny_data(), tiny_recipe(total_steps=12), tiny_params(), workspace)
-    with pytest.raises(RecipeChangedError, match=r"model.architecture"):
-        train(
-            tiny_model,
-            tiny_data(),
-            tiny_recipe(),
-            tiny_params(model={"architecture": "R14x0.25"}),
-            workspace,
-        )
-
-
-def test_runtime_settings_do_not_change_the_recipe(finished):
-    workspace, _ = finished
-    params = tiny_params(log_every=5, checkpoint_every=3, seed=7, shuffle_buffer=3)
+    params = tiny_params(log_every=5, checkpoint_every=3, shuffle_buffer=3, micro_batch_size=4)
     assert train(tiny_model, tiny_data(), tiny_recipe(), params, workspace).start_step == 10
 
 
-def test_a_recipe_without_checkpoints_is_simply_replaced(tmp_path):
+def test_resume_false_restores_nothing(finished, tmp_path):
+    workspace = shutil.copytree(finished[0], tmp_path / "workspace")
+    params = tiny_params(resume=False)
+    result = train(tiny_model, tiny_data(), tiny_recipe(total_steps=2), params, workspace)
+    assert (result.start_step, result.final_step) == (0, 2)
+    assert result.history["step"].tolist() == [2]
+
+
+def test_recipe_json_is_rewritten_at_each_start(tmp_path):
     (tmp_path / "recipe.json").write_text(json.dumps({"sha256": "old"}))
-    result = train(tiny_model, tiny_data(), tiny_recipe(total_steps=2), tiny_params(), tmp_path)
+    recipe, params = tiny_recipe(total_steps=2), tiny_params()
+    result = train(tiny_model, tiny_data(), recipe, params, tmp_path)
     assert result.final_step == 2
-    assert json.loads((tmp_path / "recipe.json").read_text())["sha256"] != "old"
+    saved = json.loads((tmp_path / "recipe.json").read_text())
+    assert saved == recipe_record(recipe, params, None)
 
 
 def test_batch_must_split_over_replicas(tmp_path):

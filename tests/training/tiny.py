@@ -1,7 +1,8 @@
-"""Tiny models, in-memory data and recipes that make training tests take seconds."""
+"""Tiny models, in-memory data, shards and recipes that make training tests take seconds."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import keras
@@ -9,6 +10,8 @@ import numpy as np
 import tensorflow as tf
 
 from bit_finetune.config import TrainingParams, stage_params
+from bit_finetune.datasets.shard_records import ShardPayload, make_example
+from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
 from bit_finetune.training.inputs import TrainData
 
 CLASSES = 3
@@ -87,3 +90,34 @@ def tiny_params(**values: Any) -> TrainingParams:
     raw = {"progress": False, "log_every": 2, "checkpoint_every": 4, "strategy": "default"}
     raw.update(values)
     return stage_params("training", raw)
+
+
+COLOURS = ["red", "green", "blue"]
+COLOUR_SIZE = 40  # stored side of the colour shards' images
+
+
+def colour_shards(folder: Path, counts: dict[str, int], seed: int = 0) -> ShardSet:
+    """A shard set of noisy PNG images whose dominant channel is their class (``COLOURS``),
+    ``counts`` images per split, 8 per shard; another ``seed`` gives other images."""
+    rng = np.random.default_rng(seed)
+
+    def image(label: int) -> bytes:
+        pixels = rng.integers(0, 80, (COLOUR_SIZE, COLOUR_SIZE, 3))
+        pixels[..., label] += 150
+        return tf.io.encode_png(pixels.astype("uint8")).numpy()
+
+    records = {
+        split: [make_example(image(i % 3), "png", i % 3, f"{split}-{i}", 64, 64)
+                for i in range(count)]
+        for split, count in counts.items()
+    }  # fmt: skip
+    dataset = TFRecordShardsDataset(str(folder))
+    dataset.save(
+        ShardPayload(
+            splits=records,
+            expected=dict(counts),
+            metadata={"label_names": COLOURS, "image_size": COLOUR_SIZE},
+            examples_per_shard=8,
+        )
+    )
+    return dataset.load()

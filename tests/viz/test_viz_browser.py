@@ -59,7 +59,7 @@ PREVIEWS = {
     "image_profile": {"columns": ["id", "width", "height", "channels"]},
     "predictions": {"columns": ["id", "predicted_name", "confidence", "top_labels"]},
     "tfrecord_shards": {"columns": ["split", "examples", "files", "skipped"]},
-    "training_workspace": {"columns": ["entry", "files", "bytes"]},
+    "training_workspace": {"columns": ["entry", "step", "files", "bytes"]},
     "training_history": {"columns": ["step", "loss", "learning_rate"]},
     "hyperrule": {"keys": ["resize_size", "reasons", "overrides"]},
     "metrics": {"keys": ["model"]},

@@ -162,7 +162,7 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
           type: bit_finetune.datasets.ImageFolderDataset
           path: data/01_raw/images          # or s3://bucket/images, gs://..., memory://...
           extensions: [jpg, png]            # optional; default jpg jpeg png bmp gif webp
-          credentials: my_s3                # optional, from conf/local/credentials.yml
+          credentials: my_s3                # optional, from conf/<env>/credentials.yml
 
         prediction_images:                  # new images to classify, in any sub-folders
           type: bit_finetune.datasets.ImageFolderDataset

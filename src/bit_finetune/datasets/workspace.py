@@ -1,5 +1,6 @@
-"""Kedro dataset for a folder the training node fills itself: its workspace (checkpoints,
-TensorBoard logs) and the backbone features of head-only fine-tuning."""
+"""Kedro dataset for a folder the training node fills itself: its workspaces (one folder
+per recipe: checkpoints, TensorBoard logs) and the backbone features of head-only
+fine-tuning."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.previews import table
+from bit_finetune.training.workspaces import is_workspace, latest_step, usage
 
 
 class WorkspaceDataset(AbstractDataset[None, Path]):
@@ -25,6 +27,11 @@ class WorkspaceDataset(AbstractDataset[None, Path]):
     def __init__(self, path: str, metadata: dict[str, Any] | None = None):
         self._path = Path(path)
         self.metadata = metadata
+
+    @property
+    def path(self) -> Path:
+        """The folder, as configured."""
+        return self._path
 
     def load(self) -> Path:
         self._path.mkdir(parents=True, exist_ok=True)
@@ -43,9 +50,10 @@ class WorkspaceDataset(AbstractDataset[None, Path]):
         return {"path": str(self._path)}
 
     def preview(self) -> TablePreview:
-        """One row per top-level entry (checkpoints, tensorboard, ...): files and bytes."""
-        rows = []
-        for entry in sorted(self._path.iterdir()):
-            files = [f for f in entry.rglob("*") if f.is_file()] if entry.is_dir() else [entry]
-            rows.append([entry.name, len(files), sum(f.stat().st_size for f in files)])
-        return table(["entry", "files", "bytes"], rows)
+        """One row per top-level entry (a recipe's workspace, a features file): the step
+        a workspace's latest checkpoint reached (none for other entries), files and bytes."""
+        rows = [
+            [entry.name, latest_step(entry) if is_workspace(entry) else None, *usage(entry)]
+            for entry in sorted(self._path.iterdir())
+        ]
+        return table(["entry", "step", "files", "bytes"], rows)

@@ -14,10 +14,11 @@ import keras
 from bit_finetune import bit
 from bit_finetune.config import TrainingParams
 from bit_finetune.training.cluster import is_chief
-from bit_finetune.training.features import feature_key, train_features
+from bit_finetune.training.features import SPLIT, feature_key, train_features
 from bit_finetune.training.inputs import TrainData
 from bit_finetune.training.loop import Trainer, TrainingResult
 from bit_finetune.training.strategy import choose_strategy
+from bit_finetune.training.workspaces import recipe_record, recipe_workspace
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +30,15 @@ def finetune(
     shards: Any,
     recipe: Mapping[str, Any],
     params: TrainingParams,
-    workspace: Path,
+    workspaces: Path,
     features_folder: Path,
 ) -> TrainingResult:
     """Fine-tune ``build_classifier()`` on the train split of ``shards`` as
-    ``params.finetune`` says; the result's model is always the whole classifier."""
+    ``params.finetune`` says, in the recipe's own folder under ``workspaces``; the
+    result's model is always the whole classifier."""
     mode = params.finetune
+    record = recipe_record(recipe, params, shards.manifest["splits"][SPLIT])
+    workspace = recipe_workspace(workspaces, record, resume=params.resume, chief=is_chief())
     strategy = choose_strategy(params.strategy, params.cluster_start_timeout)
     if mode.startswith("block"):
         logger.info("Fine-tuning from %s on: the root and earlier blocks stay frozen", mode)
@@ -46,8 +50,8 @@ def finetune(
                 bit.freeze_below(classifier, mode)
             return classifier
 
-        trainer = Trainer(build, recipe, params, workspace, strategy)
-        return trainer.run(TrainData.from_shards(shards, "train"))
+        trainer = Trainer(build, recipe, params, workspace, strategy, record)
+        return trainer.run(TrainData.from_shards(shards, SPLIT))
 
     logger.info("Fine-tuning the head only, on backbone features computed once per image")
     built: list[keras.Model] = []
@@ -56,7 +60,7 @@ def finetune(
         built.append(build_classifier())
         return bit.head_model(built[0])
 
-    trainer = Trainer(build_head, recipe, params, workspace, strategy)
+    trainer = Trainer(build_head, recipe, params, workspace, strategy, record)
     (classifier,) = built
     data = train_features(
         classifier,

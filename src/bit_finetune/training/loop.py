@@ -10,7 +10,8 @@ accumulation, :mod:`bit_finetune.training.micro_batch`).
 Every worker of a cluster takes part in saving checkpoints (saving is collective), but
 only the chief writes into the workspace; the others write to a private temporary folder
 that is deleted afterwards. All workers restore from the workspace, so in a multi-machine
-cluster it must live on a file system every worker can read.
+cluster it must live on a file system every worker can read. The workspace is the
+recipe's own folder (:func:`~bit_finetune.training.workspaces.recipe_workspace`).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from bit_finetune.training.strategy import (
     use_xla,
     worker_devices,
 )
+from bit_finetune.training.workspaces import recipe_record
 
 logger = logging.getLogger(__name__)
 
@@ -82,13 +84,12 @@ def train(
     workspace: Path,
     strategy: tf.distribute.Strategy | None = None,
 ) -> TrainingResult:
-    """Train ``build_model()`` on ``data`` following the HyperRule ``recipe``.
+    """Train ``build_model()`` on ``data`` following the HyperRule ``recipe``, in the
+    recipe's own ``workspace`` folder.
 
     Resumes from the latest checkpoint in ``<workspace>/checkpoints`` and always stops at
-    ``recipe["total_steps"]``; a workspace already at that step is restored, not retrained.
-    Checkpoints made with another recipe raise
-    :class:`~bit_finetune.training.checkpoints.RecipeChangedError` rather than being
-    resumed or silently discarded.
+    ``recipe["total_steps"]``; a workspace already at that step is restored, not
+    retrained. With ``training.resume`` false nothing is restored (give a fresh folder).
     """
     return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data)
 
@@ -103,7 +104,9 @@ def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
 
 
 class Trainer:
-    """One training run: model, optimizer and step counter under a strategy."""
+    """One training run: model, optimizer and step counter under a strategy, in the
+    recipe's folder ``workspace``, where ``record`` (default: the recipe record without
+    its data) goes to ``recipe.json``."""
 
     def __init__(
         self,
@@ -112,8 +115,10 @@ class Trainer:
         params: TrainingParams,
         workspace: Path,
         strategy: tf.distribute.Strategy | None = None,
+        record: Mapping[str, Any] | None = None,
     ) -> None:
         self.recipe, self.params, self.workspace = recipe, params, workspace
+        self.record = recipe_record(recipe, params, None) if record is None else record
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         self.device = device = accelerator(self.strategy)
         self.policy = precision_policy(params.mixed_precision, device)
@@ -173,11 +178,13 @@ class Trainer:
         return."""
         if data.examples < 1:
             raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
-        record = ckpt.recipe_record(self.recipe, self.params)
-        latest = tf.train.latest_checkpoint(str(self.workspace / "checkpoints"))
-        ckpt.check_recipe(self.workspace, record, has_checkpoint=latest is not None)
+        latest = (
+            tf.train.latest_checkpoint(str(self.workspace / "checkpoints"))
+            if self.params.resume
+            else None
+        )
         if self.chief:
-            ckpt.write_recipe(self.workspace, record)
+            ckpt.write_recipe(self.workspace, self.record)
         write_dir = self.workspace if self.chief else Path(tempfile.mkdtemp(prefix="bit-worker-"))
         checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
         manager = tf.train.CheckpointManager(
@@ -215,7 +222,8 @@ class Trainer:
             f"training: lost another worker of the cluster at step {int(self.step.numpy())} "
             f"({cause[1].strip() if cause else type(exc).__name__}); every worker stops. "
             f"The last checkpoint is {saved or 'none yet'} in '{self.workspace}': start all "
-            "workers again with the same command to resume from it"
+            "workers again with the same command"
+            f"{'' if self.params.resume else ' and training.resume: true'} to resume from it"
         )
 
     def _input_fn(

@@ -9,10 +9,9 @@ import pytest
 import tensorflow as tf
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
+from tiny_project import recipe_folder
 
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
-from bit_finetune.datasets.shard_records import ShardPayload, make_example
-from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
 from bit_finetune.pipelines.training import create_pipeline
 from bit_finetune.pipelines.training.nodes import (
     export_serving_model,
@@ -20,37 +19,14 @@ from bit_finetune.pipelines.training.nodes import (
     train_classifier,
 )
 from bit_finetune.training.checkpoints import HISTORY_COLUMNS
+from tests.training.tiny import COLOUR_SIZE, COLOURS, colour_shards
 
-NAMES = ["red", "green", "blue"]
-SIZE, CROP = 40, 32
-
-
-def colour_image(label: int, rng: np.random.Generator) -> bytes:
-    pixels = rng.integers(0, 80, (SIZE, SIZE, 3))
-    pixels[..., label] += 150
-    return tf.io.encode_png(pixels.astype("uint8")).numpy()
+SIZE, CROP = COLOUR_SIZE, 32
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    records = {
-        split: [
-            make_example(colour_image(i % 3, rng), "png", i % 3, f"{split}-{i}", 64, 64)
-            for i in range(count)
-        ]
-        for split, count in {"train": 48, "test": 9}.items()
-    }
-    dataset = TFRecordShardsDataset(str(tmp_path_factory.mktemp("shards") / "set"))
-    dataset.save(
-        ShardPayload(
-            splits=records,
-            expected={k: len(v) for k, v in records.items()},
-            metadata={"label_names": NAMES, "image_size": SIZE},
-            examples_per_shard=8,
-        )
-    )
-    return dataset.load()
+    return colour_shards(tmp_path_factory.mktemp("shards") / "set", {"train": 48, "test": 9})
 
 
 HYPERRULE = {
@@ -152,7 +128,8 @@ def test_train_classifier_returns_the_model_and_history(trained):
     assert model.output_shape == (None, 3)
     assert list(history.columns) == HISTORY_COLUMNS
     assert history["step"].tolist() == [3, 6]
-    assert tf.train.latest_checkpoint(str(workspace / "checkpoints")).endswith("ckpt-6")
+    checkpoints = recipe_folder(workspace) / "checkpoints"
+    assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-6")
     head = model.get_layer("head").get_weights()[0]
     assert np.abs(head).sum() > 0  # the zero-initialised head has been trained
 
@@ -162,14 +139,14 @@ def test_saved_classifier_exports_a_serving_model(trained, tmp_path):
     store = TensorFlowModelDataset(filepath=str(tmp_path / "classifier.keras"))
     store.save(model)
     classifier = store.load()
-    module = export_serving_model(classifier, HYPERRULE, {"names": NAMES})
+    module = export_serving_model(classifier, HYPERRULE, {"names": COLOURS})
     serving = SavedModelDataset(str(tmp_path / "serving"))
     serving.save(module)
     pixels = np.random.default_rng(1).integers(0, 256, (2, 50, 70, 3)).astype("uint8")
     out = serving.load().signatures["serve"](images=tf.constant(pixels))
     expected = tf.nn.softmax(model(tf.image.resize(pixels / 255.0, [CROP, CROP]))).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
-    assert {n.decode() for n in out["label_name"].numpy()} <= set(NAMES)
+    assert {n.decode() for n in out["label_name"].numpy()} <= set(COLOURS)
 
 
 def test_plot_training_curves(trained):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_project import copy_project, kedro
+from tiny_project import copy_project, kedro, recipe_folder
 
 from bit_finetune.config import validate_all
 from bit_finetune.pipeline_registry import register_pipelines
@@ -104,6 +104,13 @@ def test_demo_run_shows_transfer_beating_random_init(tmp_path: Path):
     with np.load(tmp_path / "data/transfer_demo/06_models/upstream/backbone.npz") as weights:
         assert "resnet/root_block/standardized_conv2d/kernel" in weights.files
         assert not [key for key in weights.files if key.startswith("resnet/head/")]
+    models = tmp_path / "data/transfer_demo/06_models"
+    transfer, scratch = (
+        json.loads((recipe_folder(models / run / "training") / "recipe.json").read_text())["model"]
+        for run in ("transfer", "scratch")
+    )
+    assert transfer["weights"] == str(models / "upstream/backbone.npz")
+    assert "weights_sha256" in transfer and "weights_sha256" not in scratch  # random init
     recipe = json.loads(
         (tmp_path / "data/transfer_demo/05_model_input/downstream/hyperrule.json").read_text()
     )

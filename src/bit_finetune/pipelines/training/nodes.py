@@ -35,9 +35,10 @@ def train_classifier(
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
     Published weights given by name are fetched into the weights cache first (by the
-    chief; other workers wait for its file). Resumes from the checkpoints in the
-    workspace; ``training.finetune: head`` trains on backbone features kept in
-    ``backbone_features``. Returns the model and the history
+    chief; other workers wait for its file). Trains in the recipe's own folder under
+    ``training_workspace``, resuming from its checkpoints (see
+    :mod:`bit_finetune.training.workspaces`); ``training.finetune: head`` trains on
+    backbone features kept in ``backbone_features``. Returns the model and the history
     (step, loss, learning_rate, accuracy, images_per_second).
     """
     from bit_finetune.training.finetune import finetune

@@ -1,0 +1,92 @@
+"""Project commands, merged into ``kedro`` by Kedro: ``kedro workspaces list|clean``.
+
+Kedro imports this module for every ``kedro`` command in the project, so it imports
+nothing heavy (no TensorFlow); the work is done by :mod:`bit_finetune.training.workspaces`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from kedro.framework.session import KedroSession
+from kedro.framework.startup import ProjectMetadata
+
+from bit_finetune.datasets.workspace import WorkspaceDataset
+from bit_finetune.training import workspaces as ws
+
+ENV = click.option(
+    "--env", "-e", default=None, help="Kedro configuration environment (default: local)."
+)
+DATASET = click.option(
+    "--dataset",
+    default="training_workspace",
+    show_default=True,
+    help="The catalog entry of the workspaces' folder (e.g. transfer.training_workspace "
+    "with --env transfer_demo).",
+)
+
+
+@click.group(name="bit_finetune")
+def cli() -> None:
+    """Commands of the bit-finetune project."""
+
+
+@cli.group()
+def workspaces() -> None:
+    """Training workspaces: one folder per recipe under training_workspace."""
+
+
+@workspaces.command(name="list")
+@ENV
+@DATASET
+@click.pass_obj
+def list_workspaces(metadata: ProjectMetadata, env: str | None, dataset: str) -> None:
+    """One row per recipe's folder, the most recently used first (marked *)."""
+    root = workspace_root(metadata, env, dataset)
+    found = ws.workspaces(root)
+    click.echo(ws.listing(found) if found else f"No training workspaces in {root}")
+
+
+@workspaces.command()
+@ENV
+@DATASET
+@click.option(
+    "--keep",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="How many of the most recently used workspaces to keep.",
+)
+@click.option("--yes", is_flag=True, help="Remove without asking.")
+@click.pass_obj
+def clean(metadata: ProjectMetadata, env: str | None, dataset: str, keep: int, yes: bool) -> None:
+    """Remove all workspaces but the most recently used (folders moved aside by
+    training.resume: false included)."""
+    root = workspace_root(metadata, env, dataset)
+    doomed = ws.workspaces(root)[keep:]
+    if not doomed:
+        click.echo(f"Nothing to remove in {root}: it holds at most {keep} workspace(s)")
+        return
+    click.echo(f"In {root}, beyond the {keep} most recently used:")
+    width = max(len(w.name) for w in doomed)
+    for workspace in doomed:
+        click.echo(f"  {workspace.name.ljust(width)}  {ws.human_size(workspace.bytes)}")
+    if not yes:
+        click.confirm(f"Remove these {len(doomed)} workspace(s)?", abort=True)
+    freed = ws.remove(doomed)
+    click.echo(f"Removed {len(doomed)} workspace(s), freed {ws.human_size(freed)}")
+
+
+def workspace_root(metadata: ProjectMetadata, env: str | None, name: str) -> Path:
+    """The folder of catalog entry ``name`` in configuration environment ``env``."""
+    with KedroSession.create(project_path=metadata.project_path, env=env) as session:
+        catalog = session.load_context().catalog
+    dataset = catalog.get(name)
+    if not isinstance(dataset, WorkspaceDataset):
+        raise click.BadParameter(
+            f"{name!r} is not a WorkspaceDataset in the catalog of environment "
+            f"{env or 'local'}; give the entry of a training workspace folder",
+            param_hint="--dataset",
+        )
+    return metadata.project_path / dataset.path
