@@ -16,7 +16,8 @@ from bit_finetune.datasets.workspace import WorkspaceDataset
 from bit_finetune.training import workspaces as ws
 
 ENV = click.option(
-    "--env", "-e", default=None, help="Kedro configuration environment (default: local)."
+    "--env", "-e", default=None,
+    help="Kedro configuration environment (default: the embedded default, digits).",
 )
 DATASET = click.option(
     "--dataset",
@@ -86,7 +87,7 @@ def workspace_root(metadata: ProjectMetadata, env: str | None, name: str) -> Pat
     if not isinstance(dataset, WorkspaceDataset):
         raise click.BadParameter(
             f"{name!r} is not a WorkspaceDataset in the catalog of environment "
-            f"{env or 'local'}; give the entry of a training workspace folder",
+            f"{env or 'digits'}; give the entry of a training workspace folder",
             param_hint="--dataset",
         )
     return metadata.project_path / dataset.path
