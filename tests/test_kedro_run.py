@@ -235,7 +235,8 @@ def test_change_one_thing_and_run_again(tmp_path: Path, image_folder):
     assert failed.returncode != 0 and lines(failed, "training.model.weights:")
 
     # 7. HyperRule overrides typed on the command line, a list included, with their reason
-    typed = ("hyperrule.overrides.total_steps=9,hyperrule.overrides.lr_boundaries=3 6,"
+    typed = ("hyperrule.overrides.total_steps=9,hyperrule.overrides.warmup_steps=2,"
+             "hyperrule.overrides.lr_boundaries=3 6,"
              "hyperrule.override_reason=a typed schedule")
     ok(kedro(["run", "--env", "myimages", "--pipelines", stages, "--params", typed], tmp_path))
     recipe = json.loads((data / "myimages/05_model_input/hyperrule.json").read_text())

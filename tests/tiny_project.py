@@ -66,7 +66,7 @@ def kedro(
 ) -> subprocess.CompletedProcess:
     """``kedro <args>`` in ``cwd`` as a user types it (``answer``: what they type at a
     prompt), telemetry off."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "1000"}  # unwrapped log
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True,
         text=True, timeout=timeout, check=False, input=answer,
