@@ -95,7 +95,7 @@ def test_demo_run_shows_transfer_beating_random_init(tmp_path: Path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-4000:]
     assert "retracing" not in output
-    reporting = tmp_path / "data/08_reporting/transfer_demo"
+    reporting = tmp_path / "data/transfer_demo/08_reporting"
     top1 = {run: json.loads((reporting / run / "metrics.json").read_text())["test"]["top1"]
             for run in ("transfer", "scratch", "upstream")}  # fmt: skip
     assert top1["transfer"] - top1["scratch"] >= MARGIN, top1
