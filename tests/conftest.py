@@ -1,13 +1,36 @@
-"""Shared fixtures: small, valid image folders written on demand."""
+"""Shared fixtures: small, valid image folders written on demand. Kedro runs of the tests
+(in this process and in subprocesses) log as the project does, but to the console only:
+no test writes into the project's info.log."""
 
 from __future__ import annotations
 
+import atexit
+import os
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from PIL import Image, ImageDraw
+
+
+def _console_logging() -> str:
+    """conf/logging.yml without its file handlers, in a temporary file."""
+    config = yaml.safe_load((Path(__file__).parents[1] / "conf/logging.yml").read_text())
+    files = [name for name, handler in config["handlers"].items() if "filename" in handler]
+    for name in files:
+        del config["handlers"][name]
+    config["root"]["handlers"] = [h for h in config["root"]["handlers"] if h not in files]
+    handle, path = tempfile.mkstemp(prefix="bit-finetune-test-logging-", suffix=".yml")
+    with os.fdopen(handle, "w") as out:
+        yaml.safe_dump(config, out)
+    atexit.register(os.unlink, path)
+    return path
+
+
+os.environ["KEDRO_LOGGING_CONFIG"] = _console_logging()
 
 ImageFolderFactory = Callable[..., Path]
 

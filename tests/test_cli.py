@@ -91,3 +91,63 @@ def test_the_commands_import_no_tensorflow():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=True)  # fmt: skip
     assert done.stdout.strip() == "False"
+
+
+BUG = '''
+from kedro.io import AbstractDataset
+
+
+class BrokenSource(AbstractDataset):
+    """A source with a bug: loading it fails with an unexpected error."""
+
+    def __init__(self, metadata=None):
+        self.metadata = metadata
+
+    def load(self):
+        raise RuntimeError("an unexpected failure inside the source")
+
+    def save(self, data):
+        raise NotImplementedError
+
+    def _describe(self):
+        return {}
+'''
+
+
+def environment(project: Path, name: str, catalog: dict, parameters: str = "") -> None:
+    (project / "conf" / name).mkdir()
+    (project / "conf" / name / "catalog.yml").write_text(yaml.safe_dump(catalog))
+    if parameters:
+        (project / "conf" / name / "parameters.yml").write_text(parameters)
+
+
+@pytest.mark.slow
+def test_expected_errors_are_short_and_bugs_keep_their_traceback(tmp_path: Path):
+    project = tmp_path / "project"
+    copy_project(project)
+    folder = {"type": "bit_finetune.datasets.ImageFolderDataset", "path": str(tmp_path / "none")}
+    environment(project, "nowhere", {"raw_images": folder})
+    environment(project, "noimages", {"prediction_images": folder})
+    environment(project, "buggy", {"raw_images": {"type": "broken_source.BrokenSource"}})
+    (tmp_path / "broken_source.py").write_text(BUG)
+    cases = [
+        (["--params", "training.model.weights=/nonexistent/BiT-M-R50x1.npz"],
+         "training.model.weights: '/nonexistent/BiT-M-R50x1.npz' not found"),
+        (["--params", "ingestion.sed=3"], "ingestion.sed: unknown parameter"),
+        (["--params", "hyperrule.overrides.lr_boundaries=300 six"],
+         "hyperrule.overrides.lr_boundaries: expected a list of steps"),
+        (["--env", "nowhere"], "raw_images.path: '" + str(tmp_path / "none") + "' does not exist"),
+        (["--env", "noimages"], "raw_images: the environment 'noimages' has no image source"),
+    ]
+    for args, message in cases:
+        result = kedro(["run", *args], project)
+        output = result.stdout + result.stderr
+        assert result.returncode == 1, output
+        assert f"Error: {message}" in output, output
+        assert "Traceback" not in output and len(output.strip().splitlines()) <= 8, output
+    asked = kedro(["run", *cases[0][0]], project, BIT_FINETUNE_TRACEBACK="1")
+    assert "Traceback" in asked.stdout + asked.stderr and cases[0][1] in asked.stderr
+    bug = kedro(["run", "--env", "buggy", "--pipelines", "ingestion"], project,
+                PYTHONPATH=f"{tmp_path}:{':'.join(sys.path)}")
+    assert bug.returncode == 1
+    assert "Traceback" in bug.stderr and "an unexpected failure inside the source" in bug.stderr

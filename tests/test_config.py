@@ -2,7 +2,8 @@
 
 import pytest
 
-from bit_finetune.config import ConfigError, IngestionParams, stage_params, validate_all
+from bit_finetune.config import IngestionParams, stage_params, validate_all
+from bit_finetune.errors import ConfigError
 
 
 def test_defaults_parse():

@@ -23,11 +23,11 @@ MARKER = "<!-- snippet: use-the-exported-model"
 BIAS = [0.0, 2.0, 0.5]  # the head ignores the image: always "dog", at softmax(BIAS)[1]
 
 
-def snippet() -> str:
+def snippet(marker: str = MARKER) -> str:
     """The first ``python`` code block after the marker comment."""
     text = README.read_text()
-    assert MARKER in text, f"README.md lost its marker {MARKER!r}"
-    found = re.search(r"```python\n(.*?)```", text[text.index(MARKER) :], re.DOTALL)
+    assert marker in text, f"README.md lost its marker {marker!r}"
+    found = re.search(r"```python\n(.*?)```", text[text.index(marker) :], re.DOTALL)
     assert found, "no python code block after the marker"
     return found[1]
 
@@ -46,6 +46,19 @@ def test_snippet_classifies_one_image_with_plain_tensorflow(
 
     expected = f"{NAMES[1]} ({softmax(BIAS)[1]:.1%})"
     assert capsys.readouterr().out.strip() == expected
+
+
+def test_a_saved_classifier_loads_in_plain_keras_as_shown(tmp_path: Path):
+    """The README's loading snippet in a fresh interpreter: safe mode, no Kedro."""
+    from bit_finetune.bit import build_classifier
+
+    (tmp_path / "data/06_models").mkdir(parents=True)
+    build_classifier("R14x0.25", 3).save(tmp_path / "data/06_models/classifier.keras")
+    code = snippet("<!-- snippet: load-the-classifier")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "bit_R14x0_25 (None, 3)"
 
 
 def own_data_commands() -> list[str]:

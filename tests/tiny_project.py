@@ -62,11 +62,15 @@ def variant_environment(
 
 
 def kedro(
-    args: list[str], cwd: Path, timeout: float = 300, answer: str | None = None
+    args: list[str],
+    cwd: Path,
+    timeout: float = 300,
+    answer: str | None = None,
+    **variables: str,
 ) -> subprocess.CompletedProcess:
     """``kedro <args>`` in ``cwd`` as a user types it (``answer``: what they type at a
-    prompt), telemetry off."""
-    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "1000"}  # unwrapped log
+    prompt; ``variables``: more environment variables), telemetry off."""
+    env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", "COLUMNS": "1000", **variables}
     return subprocess.run(
         [sys.executable, "-m", "kedro", *args], cwd=cwd, env=env, capture_output=True,
         text=True, timeout=timeout, check=False, input=answer,

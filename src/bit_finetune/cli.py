@@ -1,4 +1,5 @@
-"""Project commands, merged into ``kedro`` by Kedro: ``kedro workspaces list|clean``.
+"""Project commands, merged into ``kedro`` by Kedro: ``kedro run`` with short expected
+errors, and ``kedro workspaces list|clean``.
 
 Kedro imports this module for every ``kedro`` command in the project, so it imports
 nothing heavy (no TensorFlow); the work is done by :mod:`bit_finetune.training.workspaces`.
@@ -6,13 +7,18 @@ nothing heavy (no TensorFlow); the work is done by :mod:`bit_finetune.training.w
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
+from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import ProjectMetadata
 
 from bit_finetune.datasets.workspace import WorkspaceDataset
+from bit_finetune.errors import TRACEBACK_VARIABLE, expected, wants_traceback
 from bit_finetune.training import workspaces as ws
 
 ENV = click.option(
@@ -31,6 +37,36 @@ DATASET = click.option(
 @click.group(name="bit_finetune")
 def cli() -> None:
     """Commands of the bit-finetune project."""
+
+
+def briefly(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``command``, printing an expected error (:mod:`bit_finetune.errors`) as its message
+    alone, unless the user asked for tracebacks; a bug keeps its traceback."""
+
+    @functools.wraps(command)
+    def wrapped(**options: Any) -> Any:
+        try:
+            return command(**options)
+        except Exception as error:
+            found = expected(error)
+            if found is None or wants_traceback():
+                raise
+            raise click.ClickException(
+                f"{found}\n(set {TRACEBACK_VARIABLE}=1 for the full traceback)"
+            ) from None
+
+    return wrapped
+
+
+# Kedro's own `kedro run` (its options and help), with expected errors kept short.
+run = click.Command(
+    name="run",
+    callback=briefly(kedro_run.callback),
+    params=kedro_run.params,
+    help=kedro_run.help,
+    short_help=kedro_run.short_help,
+)
+cli.add_command(run)
 
 
 @cli.group()

@@ -16,9 +16,9 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-
-class ConfigError(ValueError):
-    """A parameter is missing, unknown or invalid."""
+from bit_finetune.bit.published import published_weights
+from bit_finetune.bit.specs import get_architecture
+from bit_finetune.errors import ArchitectureError, ConfigError, WeightsError, naming_keys
 
 
 def bounded(default: Any, *, lo: float | None = None, hi: float | None = None) -> Any:
@@ -141,37 +141,29 @@ class ModelParams:
     download_wait: float = bounded(3600.0, lo=1.0)
 
     def __post_init__(self) -> None:
-        published = None
-        if self.weights != "random":
-            from bit_finetune.bit.published import published_weights  # it imports config
-
-            published = published_weights(self.weights)
+        published = None if self.weights == "random" else published_weights(self.weights)
         if self.architecture is None:
             architecture = published.architecture if published else "R50x1"
             object.__setattr__(self, "architecture", architecture)
-        elif published is not None:
-            from bit_finetune.bit.specs import get_architecture
+            return
+        chosen = get_architecture(self.architecture)  # an unknown name raises
+        if published is not None and chosen != get_architecture(published.architecture):
+            raise ArchitectureError(
+                f"{self.architecture} contradicts the weights {published.name}, which are "
+                f"{published.architecture} weights; omit the architecture (the weights name "
+                "fixes it) or choose other weights",
+            )
 
-            if get_architecture(self.architecture) != get_architecture(published.architecture):
-                raise ConfigError(
-                    f"training.model.architecture: {self.architecture} contradicts "
-                    f"training.model.weights: {published.name}, which are "
-                    f"{published.architecture} weights; omit the architecture (the weights "
-                    "name fixes it) or choose other weights"
-                )
-
-    def check_weights_exist(self, section: str = "training") -> None:
+    def check_weights_exist(self) -> None:
         """Raise when ``weights`` names a local file or folder that is not there (checked
         only when training runs, so the data stages need no weights)."""
         if self.weights == "random" or "://" in self.weights or os.path.exists(self.weights):
             return
-        from bit_finetune.bit.published import published_weights
-
         if published_weights(self.weights) is None:
-            raise ConfigError(
-                f"{section}.model.weights: '{self.weights}' not found; point it at an "
-                "official BiT .npz file, a TF Hub handle or a SavedModel directory, give a "
-                "published name such as 'BiT-M-R50x1', or use 'random'"
+            raise WeightsError(
+                f"'{self.weights}' not found; point it at an official BiT .npz file, a TF "
+                "Hub handle or a SavedModel directory, give a published name such as "
+                "'BiT-M-R50x1', or use 'random'",
             )
 
 
@@ -302,7 +294,8 @@ def _value(hint: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
 
 def stage_params(stage: str, raw: Mapping[str, Any] | None) -> Any:
     """Parse the parameters of one stage (``params:<stage>``)."""
-    return parse(STAGES[stage], raw, stage)
+    with naming_keys(stage):
+        return parse(STAGES[stage], raw, stage)
 
 
 def validate_all(parameters: Mapping[str, Any], in_use: Collection[str] | None = None) -> None:
@@ -313,17 +306,11 @@ def validate_all(parameters: Mapping[str, Any], in_use: Collection[str] | None =
     e.g. ``training``; None: all), so the data stages run without the weights."""
     sections = {stage: parameters.get(stage) for stage in STAGES}
     sections.update(_sections(parameters))
-    parsed = {key: parse(STAGES[key.rsplit(".", 1)[-1]], raw, key) for key, raw in sections.items()}
-    from bit_finetune.bit.specs import get_architecture  # the model package imports config
-
-    for key, settings in parsed.items():
-        if isinstance(settings, TrainingParams):
-            try:
-                get_architecture(settings.model.architecture)
-            except ConfigError as e:  # name the section's own key, namespace included
-                raise ConfigError(f"{key}{str(e).removeprefix('training')}") from None
-            if in_use is None or key in in_use:
-                settings.model.check_weights_exist(key)
+    for key, raw in sections.items():
+        with naming_keys(key):  # the section's own key, namespace included
+            settings = parse(STAGES[key.rsplit(".", 1)[-1]], raw, key)
+            if isinstance(settings, TrainingParams) and (in_use is None or key in in_use):
+                settings.model.check_weights_exist()
 
 
 def _sections(parameters: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:

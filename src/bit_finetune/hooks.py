@@ -16,8 +16,9 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset, MemoryDataset
 
-from bit_finetune.config import ConfigError, validate_all
+from bit_finetune.config import validate_all
 from bit_finetune.datasets.atomic import make_saves_atomic
+from bit_finetune.errors import ConfigError
 from bit_finetune.training.cluster import is_chief
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from bit_finetune.bit import (
     freeze_below,
     head_model,
 )
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ModelError
 
 IMAGES = np.random.default_rng(3).random((3, 40, 40, 3), dtype="float32")
 
@@ -83,5 +83,6 @@ def test_freeze_below_trains_only_from_the_stage_on() -> None:
 
 def test_freeze_below_needs_a_native_backbone(hub_saved_model: Path) -> None:
     model = build_classifier("R14x0.25", 3, weights=str(hub_saved_model))
-    with pytest.raises(ConfigError, match="training.finetune: 'block4' needs a native BiT"):
+    with pytest.raises(ModelError, match="'block4' needs a native BiT") as error:
         freeze_below(model, "block4")
+    assert error.value.subject == "finetune"

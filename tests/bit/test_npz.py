@@ -1,4 +1,4 @@
-"""Official .npz layout: export, loading, and errors that name training.model.weights."""
+"""Official .npz layout: export, loading, and errors about the weights."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bit_finetune.bit import build_backbone, build_classifier, load_npz, save_npz
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ModelError
 
 IMAGES = np.random.default_rng(0).random((2, 48, 48, 3), dtype="float32")
 
@@ -96,23 +96,23 @@ def test_squeezable_shapes_and_numbered_conv_names_are_accepted(trained_file, tm
 
 def test_missing_file(tmp_path: Path) -> None:
     missing = tmp_path / "nope" / "BiT-M-R50x1.npz"
-    with pytest.raises(ConfigError, match=r"training\.model\.weights: file .*not found"):
+    with pytest.raises(ModelError, match=r"^file .*not found"):
         build_classifier("R14x0.25", 2, weights=str(missing))
 
 
 def test_not_an_npz(tmp_path: Path) -> None:
     fake = tmp_path / "weights.npz"
     fake.write_text("this is not a zip archive\n")
-    with pytest.raises(ConfigError, match=r"training\.model\.weights: .* not a readable \.npz"):
+    with pytest.raises(ModelError, match=r"not a readable \.npz"):
         build_classifier("R14x0.25", 2, weights=str(fake))
 
 
 def test_wrong_architecture_names_first_mismatched_key_and_both_shapes(trained_file) -> None:
     _, path = trained_file
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(ModelError) as info:
         build_classifier("R14x0.5", 2, weights=str(path))
     message = str(info.value)
-    assert message.startswith("training.model.weights:")
+    assert info.value.subject == "weights"
     assert "'resnet/root_block/standardized_conv2d/kernel'" in message
     assert "(7, 7, 3, 16)" in message and "(7, 7, 3, 32)" in message
     assert "\n" not in message
@@ -126,7 +126,7 @@ def test_missing_key_is_named(trained_file, tmp_path: Path) -> None:
     partial = tmp_path / "partial.npz"
     np.savez(partial, **arrays)
     expected = "lacks 1 of the 43 weights.*'resnet/block2/unit01/c/group_norm/beta'"
-    with pytest.raises(ConfigError, match=expected):
+    with pytest.raises(ModelError, match=expected):
         build_classifier("R14x0.25", 2, weights=str(partial))
 
 
@@ -134,7 +134,7 @@ def test_deeper_file_into_shallower_model_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "r26.npz"
     save_npz(build_backbone("R26x0.5"), str(path))
     expected = "weights the architecture lacks, first 'resnet/block1/unit02"
-    with pytest.raises(ConfigError, match=expected):
+    with pytest.raises(ModelError, match=expected):
         build_classifier("R14x0.5", 2, weights=str(path))
 
 
@@ -147,7 +147,7 @@ def test_failed_load_assigns_nothing(trained_file, tmp_path: Path) -> None:
     np.savez(bad, **arrays)
     backbone = build_backbone("R14x0.25")
     before = [v.numpy().copy() for v in backbone.weights]
-    with pytest.raises(ConfigError, match=r"'resnet/group_norm/gamma' has shape \(256,\)"):
+    with pytest.raises(ModelError, match=r"'resnet/group_norm/gamma' has shape \(256,\)"):
         load_npz(backbone, str(bad))
     for variable, value in zip(backbone.weights, before, strict=True):
         np.testing.assert_array_equal(variable.numpy(), value)

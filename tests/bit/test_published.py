@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bit_finetune.bit import OFFICIAL, PUBLISHED, get_architecture, published_weights
-from bit_finetune.config import ConfigError, stage_params, validate_all
+from bit_finetune.config import stage_params, validate_all
+from bit_finetune.errors import ConfigError
 
 SIZES = ["R50x1", "R50x3", "R101x1", "R101x3", "R152x2", "R152x4"]
 
@@ -67,7 +68,7 @@ def test_a_contradicting_architecture_names_both_keys() -> None:
         model_params(weights="BiT-M-R50x3", architecture="R50x1")
     message = str(error.value)
     assert message.startswith("training.model.architecture: R50x1 contradicts")
-    assert "training.model.weights: BiT-M-R50x3" in message and "R50x3 weights" in message
+    assert "the weights BiT-M-R50x3" in message and "R50x3 weights" in message
 
 
 def test_download_parameters_parse() -> None:

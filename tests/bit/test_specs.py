@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from bit_finetune.bit import ARCHITECTURES, OFFICIAL, SMALL, build_backbone, get_architecture
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ModelError
 
 # Published backbone parameter counts (no head) and feature widths.
 OFFICIAL_COUNTS = {
@@ -68,8 +68,7 @@ def test_names_parse(name: str, units: tuple, width: float) -> None:
 def test_unknown_name_lists_valid_names(name: str) -> None:
     with pytest.raises(ValueError, match="R50x1.*R14x0.25") as info:
         get_architecture(name)
-    assert isinstance(info.value, ConfigError)
-    assert "training.model.architecture" in str(info.value)
+    assert isinstance(info.value, ModelError) and info.value.subject == "architecture"
 
 
 def test_group_norm_groups_divide_every_width() -> None:

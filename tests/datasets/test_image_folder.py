@@ -10,9 +10,9 @@ import fsspec
 import pytest
 from kedro.io import DataCatalog, DatasetError
 
-from bit_finetune.config import ConfigError
 from bit_finetune.datasets import ImageFolderDataset
 from bit_finetune.datasets import image_folder as image_folder_module
+from bit_finetune.errors import ConfigError
 
 
 def scan(path: str | Path, **kwargs) -> list:

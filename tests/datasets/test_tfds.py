@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import socket
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +13,10 @@ import tensorflow_datasets as tfds
 from kedro.io import DatasetError
 from PIL import Image
 
-from bit_finetune.config import ConfigError
 from bit_finetune.datasets import TFDSDataset
+from bit_finetune.datasets import tfds as tfds_dataset
 from bit_finetune.datasets.source import ImageSource
+from bit_finetune.errors import ConfigError
 
 TRAIN, TEST = 6, 2
 
@@ -144,7 +147,8 @@ def test_configuration_errors_name_the_key(data_dir: Path):
     assert "holds the prepared dataset 'tiny_shapes'" in message
 
 
-def test_mocked_cats_vs_dogs_with_download(tmp_path: Path):
+def test_mocked_cats_vs_dogs_with_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(tfds_dataset, "unreachable", lambda builder: None)  # "online"
     with tfds.testing.mock_data(num_examples=5):
         source = load(name="cats_vs_dogs", data_dir=str(tmp_path), download=True,
                       splits={"train": "train"})
@@ -155,3 +159,27 @@ def test_mocked_cats_vs_dogs_with_download(tmp_path: Path):
         results = list(source.read([items[4].uri, items[1].uri]))
     assert [r.uri for r in results] == [items[1].uri, items[4].uri]
     assert all(Image.open(io.BytesIO(r.data)).mode == "RGB" for r in results)
+
+
+@pytest.fixture
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network beyond loopback: names other than localhost do not resolve."""
+    resolve = socket.getaddrinfo
+
+    def loopback_only(host, *args, **kwargs):
+        if host not in ("localhost", "127.0.0.1", "::1"):
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
+
+
+def test_an_unprepared_dataset_fails_in_seconds_offline(tmp_path: Path, offline):
+    started = time.monotonic()
+    message = config_error(name="cats_vs_dogs", data_dir=str(tmp_path), download=True)
+    assert time.monotonic() - started < 10
+    assert "cannot be downloaded" in message and "download.microsoft.com" in message
+    assert "tfds build cats_vs_dogs --data_dir DIR" in message
+    assert "raw_images.data_dir" in message
+    assert str(tmp_path / "downloads/manual") in message
+    assert not (tmp_path / "downloads").exists()  # nothing was fetched

@@ -18,7 +18,7 @@ from kedro.io import AbstractDataset
 from reliability.project import files, new_project, run_in_process, tiny
 
 from bit_finetune.bit import build_classifier, save_npz
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 from tests.bit.conftest import save_official_bit
 
 ROOT = Path(__file__).resolve().parents[2]

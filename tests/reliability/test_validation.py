@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from reliability.project import new_project, run_in_process
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 
 
 @pytest.mark.parametrize(

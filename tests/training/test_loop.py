@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 from bit_finetune.training.checkpoints import HISTORY_COLUMNS
 from bit_finetune.training.loop import image_grid, train
 from bit_finetune.training.workspaces import recipe_record

@@ -10,7 +10,7 @@ import pytest
 import tensorflow as tf
 
 from bit_finetune import bit
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 from bit_finetune.training import micro_batch
 
 

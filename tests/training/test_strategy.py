@@ -8,7 +8,7 @@ import keras
 import pytest
 import tensorflow as tf
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 from bit_finetune.training import strategy as st
 from bit_finetune.training.cluster import is_chief
 

@@ -11,7 +11,7 @@ from bit_finetune.bit.hub import HubBackbone, saved_model_backbone
 from bit_finetune.bit.layers import InputScaling
 from bit_finetune.bit.npz import load_npz
 from bit_finetune.bit.specs import ARCHITECTURES, Architecture, get_architecture
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ArchitectureError, FinetuneError
 
 NATIVE_RANGE = (-1.0, 1.0)
 HUB_RANGE = (0.0, 1.0)
@@ -54,8 +54,8 @@ def build_classifier(
     features = backbone(scaled)
     if features.shape[-1] != arch.features:
         fits = [name for name, a in ARCHITECTURES.items() if a.features == features.shape[-1]]
-        raise ConfigError(
-            f"training.model.architecture: {arch.name} has {arch.features} features but "
+        raise ArchitectureError(
+            f"{arch.name} has {arch.features} features but "
             f"the SavedModel '{source}' gives {features.shape[-1]}; use one of {fits} or "
             "the SavedModel matching the architecture"
         )
@@ -75,8 +75,8 @@ def freeze_below(model: keras.Model, stage: str) -> None:
     earlier blocks of a native backbone stop training (``training.finetune``)."""
     backbone = model.get_layer("backbone")
     if isinstance(backbone, HubBackbone):
-        raise ConfigError(
-            f"training.finetune: '{stage}' needs a native BiT backbone (random init, an "
+        raise FinetuneError(
+            f"'{stage}' needs a native BiT backbone (random init, an "
             ".npz file or a BiT TF Hub module), not a wrapped SavedModel; use 'full' or "
             "'head'"
         )

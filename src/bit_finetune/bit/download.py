@@ -1,6 +1,6 @@
 """The local cache of published BiT weight files: downloaded once, verified at every use.
 
-The cache folder is ``training.model.cache_dir`` when set, else the ``BIT_FINETUNE_CACHE``
+The cache folder is ``cache_dir`` (``training.model.cache_dir``) when set, else the ``BIT_FINETUNE_CACHE``
 environment variable, else ``$XDG_CACHE_HOME/bit_finetune/weights`` (``~/.cache/...``).
 It mirrors the release: ``BiT-M-R50x1.npz``, ``distill/R50x1_224.npz``. Beside each file,
 ``<file>.json`` records the URL, size, SHA-256 and time of its download.
@@ -32,20 +32,19 @@ import fsspec
 from tqdm.auto import tqdm
 
 from bit_finetune.bit.published import BASE_URL, published_weights
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import WeightsError
 from bit_finetune.training.checkpoints import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
 ENV = "BIT_FINETUNE_CACHE"
-PARAM = "training.model.weights"
 CHUNK = 1 << 20
 # Fail fast offline; a stalled transfer fails after a minute instead of hanging.
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
 POLL_SECONDS = 1.0
 
 
-class WeightsDownloadError(ConfigError):
+class WeightsDownloadError(WeightsError):
     """Published weights could not be downloaded, or did not arrive in time."""
 
 
@@ -110,9 +109,9 @@ def wait_for(path: Path, timeout: float, poll: float = POLL_SECONDS) -> Path:
         left = deadline - time.monotonic()
         if left <= 0:
             raise WeightsDownloadError(
-                f"{PARAM}: waited {timeout:g} s for the chief to download {path}; put the "
-                f"cache on storage every host reads (training.model.cache_dir or {ENV}), "
-                "or copy the file there, or raise training.model.download_wait"
+                f"waited {timeout:g} s for the chief to download {path}; put the "
+                f"weights cache on storage every host reads (cache_dir or {ENV}), "
+                "or copy the file there, or wait longer (download_wait)"
             )
         time.sleep(min(poll, left))
 
@@ -196,9 +195,9 @@ def _stream(fs: fsspec.AbstractFileSystem, url: str, part: Path, size: int | Non
 
 def _failed(url: str, path: Path, reason: str) -> WeightsDownloadError:
     return WeightsDownloadError(
-        f"{PARAM}: downloading {url} failed ({reason}). Without network access, put the "
-        f"file at {path} (the weights cache; training.model.cache_dir or {ENV} move it), "
-        "or set training.model.weights to the path of a local .npz file"
+        f"downloading {url} failed ({reason}). Without network access, put the "
+        f"file at {path} (the weights cache; cache_dir or {ENV} move it), "
+        "or give the path of a local .npz file instead"
     )
 
 

@@ -32,11 +32,10 @@ import tensorflow as tf
 from bit_finetune.bit.backbone import build_backbone
 from bit_finetune.bit.npz import load_official_weights, official_key, weight_keys
 from bit_finetune.bit.specs import Architecture
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import WeightsError
 
 logger = logging.getLogger(__name__)
 
-PARAM = "training.model.weights"
 FEATURE_KEYS = ("feature_vector", "default")
 
 
@@ -53,18 +52,18 @@ def resolve_saved_model(handle: str) -> str:
         try:
             path = tensorflow_hub.resolve(handle)
         except Exception as e:  # network, HTTP and archive errors all mean the same here
-            raise ConfigError(
-                f"{PARAM}: could not fetch TF Hub handle '{handle}' ({e}); check the URL "
+            raise WeightsError(
+                f"could not fetch TF Hub handle '{handle}' ({e}); check the URL "
                 "and network access, or download it and give the SavedModel directory"
             ) from e
     if not tf.io.gfile.exists(path):
-        raise ConfigError(
-            f"{PARAM}: '{handle}' not found; point it at an official BiT .npz file, "
+        raise WeightsError(
+            f"'{handle}' not found; point it at an official BiT .npz file, "
             "a TF Hub handle or a SavedModel directory, or use 'random'"
         )
     if not tf.io.gfile.exists(posixpath.join(path, "saved_model.pb")):
-        raise ConfigError(
-            f"{PARAM}: '{handle}' is neither an .npz file nor a SavedModel directory "
+        raise WeightsError(
+            f"'{handle}' is neither an .npz file nor a SavedModel directory "
             "(no saved_model.pb inside)"
         )
     return path
@@ -75,7 +74,7 @@ def saved_model_backbone(handle: str, architecture: Architecture) -> keras.Layer
 
     A native ``architecture`` backbone holding the SavedModel's weights when any of its
     variables carries an official BiT name of that architecture (then every name and
-    shape must fit, else :class:`ConfigError`), otherwise a :class:`HubBackbone`.
+    shape must fit, else :class:`~bit_finetune.errors.WeightsError`), otherwise a :class:`HubBackbone`.
     """
     path = resolve_saved_model(handle)
     variables = _saved_model_variables(handle, path)
@@ -104,7 +103,7 @@ def _saved_model_variables(handle: str, path: str) -> dict[str, tf.Variable]:
         loaded = tf.saved_model.load(path)
     except Exception as e:  # parse, op and checkpoint errors all mean the same here
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ConfigError(f"{PARAM}: cannot load SavedModel '{handle}' ({reason})") from e
+        raise WeightsError(f"cannot load SavedModel '{handle}' ({reason})") from e
     return {v.name.split(":")[0]: v for v in getattr(loaded, "variables", ())}
 
 
@@ -138,7 +137,7 @@ class HubBackbone(keras.layers.TFSMLayer):
                 path, call_endpoint=endpoint, trainable=trainable, name=name, dtype=dtype
             )
         except ValueError as e:
-            raise ConfigError(f"{PARAM}: cannot use SavedModel '{handle}': {e}") from e
+            raise WeightsError(f"cannot use SavedModel '{handle}': {e}") from e
         self.handle = handle
 
     def _add_existing_weight(self, weight: tf.Variable) -> None:
@@ -158,8 +157,8 @@ class HubBackbone(keras.layers.TFSMLayer):
         if isinstance(outputs, dict):
             outputs = outputs[self._feature_key(sorted(outputs))]
         if len(outputs.shape) != 2:
-            raise ConfigError(
-                f"{PARAM}: SavedModel '{self.handle}' returns shape {tuple(outputs.shape)}; "
+            raise WeightsError(
+                f"SavedModel '{self.handle}' returns shape {tuple(outputs.shape)}; "
                 "a backbone must return a feature vector [batch, features]"
             )
         return outputs
@@ -170,8 +169,8 @@ class HubBackbone(keras.layers.TFSMLayer):
         for key in FEATURE_KEYS:
             if key in keys:
                 return key
-        raise ConfigError(
-            f"{PARAM}: SavedModel '{self.handle}' has outputs {keys}; expected one output "
+        raise WeightsError(
+            f"SavedModel '{self.handle}' has outputs {keys}; expected one output "
             f"or one named {' or '.join(FEATURE_KEYS)}"
         )
 

@@ -27,9 +27,8 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import WeightsError
 
-PARAM = "training.model.weights"
 HEAD_PREFIX = "resnet/head/"
 _FIXED = {
     "root_conv": "resnet/root_block/standardized_conv2d",
@@ -91,9 +90,9 @@ def load_official_weights(
 ) -> None:
     """Assign ``weights``, arrays by official name, to ``backbone`` (head entries ignored).
 
-    ``source`` names where the weights come from in errors. Raises :class:`ConfigError`
-    naming ``training.model.weights`` when names or shapes do not fit the backbone;
-    nothing is assigned unless every weight fits.
+    ``source`` names where the weights come from in errors. Raises
+    :class:`~bit_finetune.errors.WeightsError` when names or shapes do not
+    fit the backbone; nothing is assigned unless every weight fits.
     """
     targets = weight_keys(backbone)
     names = {official_key(n): n for n in weights}
@@ -107,7 +106,7 @@ def load_official_weights(
 def load_npz(backbone: keras.Model, path: str) -> None:
     """Assign the weights of an official BiT ``.npz`` file (head ignored) to ``backbone``.
 
-    Raises :class:`ConfigError` naming ``training.model.weights`` when the file is
+    Raises :class:`~bit_finetune.errors.WeightsError` when the file is
     missing or not an npz archive, or as :func:`load_official_weights` does.
     """
     try:
@@ -116,15 +115,15 @@ def load_npz(backbone: keras.Model, path: str) -> None:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise ValueError("a single .npy array")
             load_official_weights(backbone, archive, path)
-    except ConfigError:
+    except WeightsError:
         raise
     except FileNotFoundError as e:
-        raise ConfigError(
-            f"{PARAM}: file '{path}' not found; point it at an official BiT .npz file, "
+        raise WeightsError(
+            f"file '{path}' not found; point it at an official BiT .npz file, "
             "a TF Hub handle or a SavedModel directory, or use 'random'"
         ) from e
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise ConfigError(f"{PARAM}: '{path}' is not a readable .npz archive ({e})") from e
+        raise WeightsError(f"'{path}' is not a readable .npz archive ({e})") from e
 
 
 def _is_backbone(model: Any) -> bool:
@@ -136,16 +135,16 @@ def _is_backbone(model: Any) -> bool:
 def _check_keys(source: str, needed: list[str], present: list[str]) -> None:
     missing = [k for k in needed if k not in set(present)]
     if missing:
-        raise ConfigError(
-            f"{PARAM}: '{source}' lacks {len(missing)} of the {len(needed)} weights the "
+        raise WeightsError(
+            f"'{source}' lacks {len(missing)} of the {len(needed)} weights the "
             f"architecture needs, first '{missing[0]}'; are these official BiT weights of "
-            "the size set in training.model.architecture?"
+            "the architecture's size?"
         )
     extra = sorted(set(present) - set(needed))
     if extra:
-        raise ConfigError(
-            f"{PARAM}: '{source}' has {len(extra)} weights the architecture lacks, first "
-            f"'{extra[0]}'; set training.model.architecture to the weights' size"
+        raise WeightsError(
+            f"'{source}' has {len(extra)} weights the architecture lacks, first "
+            f"'{extra[0]}'; choose the architecture of the weights' size"
         )
 
 
@@ -157,9 +156,9 @@ def _fit(source: str, key: str, value: ArrayLike, variable: keras.Variable) -> n
     if array.shape != shape and np.squeeze(array).shape == squeezed:
         array = array.reshape(shape)
     if array.shape != shape:
-        raise ConfigError(
-            f"{PARAM}: '{source}' does not fit the architecture: '{key}' has shape "
-            f"{array.shape} there but {shape} in the model; set "
-            "training.model.architecture to the weights' size"
+        raise WeightsError(
+            f"'{source}' does not fit the architecture: '{key}' has shape "
+            f"{array.shape} there but {shape} in the model; choose the architecture of "
+            "the weights' size"
         )
     return array.astype(variable.dtype)

@@ -10,7 +10,7 @@ import difflib
 import os
 from dataclasses import dataclass
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import WeightsError
 
 BASE_URL = "https://storage.googleapis.com/bit_models"
 SIZES = ("R50x1", "R50x3", "R101x1", "R101x3", "R152x2", "R152x4")
@@ -54,7 +54,7 @@ def published_weights(weights: str) -> PublishedWeights | None:
     """The published file ``weights`` names (any letter case), None for paths and URLs.
 
     A value that looks like a BiT name (starts with ``BiT-``, no path separator, no file
-    extension, no such local path) but is none raises :class:`ConfigError` listing the
+    extension, no such local path) but is none raises :class:`~bit_finetune.errors.WeightsError` listing the
     closest names.
     """
     key = weights.strip().lower()
@@ -65,7 +65,7 @@ def published_weights(weights: str) -> PublishedWeights | None:
         return None
     close = difflib.get_close_matches(key, _BY_LOWER, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(_BY_LOWER[c].name for c in close)}? " if close else ""
-    raise ConfigError(
-        f"training.model.weights: {weights!r} is not a published BiT model; {hint}"
+    raise WeightsError(
+        f"{weights!r} is not a published BiT model; {hint}"
         f"published names are {list(PUBLISHED)}"
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ArchitectureError
 
 STAGE_STRIDES = (1, 2, 2, 2)
 
@@ -88,8 +88,8 @@ def get_architecture(name: str | Architecture) -> Architecture:
     by_lower = {key.lower(): arch for key, arch in ARCHITECTURES.items()}
     found = by_lower.get(str(name).strip().lower())
     if found is None:
-        raise ConfigError(
-            f"training.model.architecture: unknown BiT architecture {name!r}; "
+        raise ArchitectureError(
+            f"unknown BiT architecture {name!r}; "
             f"choose one of {list(ARCHITECTURES)}"
         )
     return found

@@ -42,9 +42,9 @@ from fsspec.implementations.local import LocalFileSystem
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
-from bit_finetune.config import ConfigError
 from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import difflib
 import logging
+import socket
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import tensorflow as tf
@@ -19,9 +21,9 @@ from etils import epath
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
-from bit_finetune.config import ConfigError
 from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,9 @@ TFDS_SPLIT_NAMES = {
 }
 SCAN_BATCH = 1024
 CATALOG_URL = "https://www.tensorflow.org/datasets/catalog/overview"
+# TFDS first tries its prepared copies on Google Cloud Storage, then the dataset's URLs.
+TFDS_MIRROR = "https://storage.googleapis.com/tfds-data"
+PROBE_SECONDS = 5.0  # per host: offline, a download fails in seconds, not after retries
 
 
 class TFDSSource(ImageSource):
@@ -187,6 +192,16 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
                     f"(needs internet), or prepare it elsewhere (tfds build {builder.name} "
                     f"--data_dir DIR) and point raw_images.data_dir at DIR"
                 )
+            offline = unreachable(builder)
+            if offline:
+                raise ConfigError(
+                    f"raw_images: TFDS dataset '{builder.name}' is not prepared in "
+                    f"'{builder.data_path}' and cannot be downloaded ({offline}). Without "
+                    f"internet, prepare it on a machine with it (tfds build {builder.name} "
+                    "--data_dir DIR), copy DIR here and point raw_images.data_dir at it; "
+                    "a dataset whose files must be fetched by hand takes them in "
+                    f"'{epath.Path(builder.data_path).parent.parent / 'downloads/manual'}'"
+                )
             logger.info("raw_images: downloading and preparing TFDS %s into %s",
                         builder.name, builder.data_path)
             builder.download_and_prepare()
@@ -289,3 +304,24 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
                 f"splits: {{train: 'train[:90%]', test: 'train[90%:]'}}"
             )
         return {ours: mapping[ours] for ours in OUR_SPLITS if ours in mapping}
+
+
+def unreachable(builder: tfds.core.DatasetBuilder) -> str | None:
+    """Why no host the dataset downloads from answers (its own URLs and TFDS's mirror),
+    or None when one does, or when the builder names no URL to try."""
+    urls = list(builder.url_infos or {})
+    if not urls:
+        return None
+    parts = [urlsplit(url) for url in [*urls, TFDS_MIRROR]]
+    hosts = sorted(
+        {(p.hostname, p.port or (443 if p.scheme == "https" else 80)) for p in parts if p.hostname}
+    )
+    reasons = []
+    for host, port in hosts:
+        try:
+            socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
+        except OSError as exc:
+            reasons.append(f"{host}: {exc.strerror or exc}")
+        else:
+            return None
+    return "; ".join(reasons)

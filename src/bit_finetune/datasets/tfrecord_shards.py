@@ -44,6 +44,7 @@ from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.previews import table
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
+from bit_finetune.errors import UserError
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +74,7 @@ _FEATURE_DOCS = {
 }
 
 
-class IncompleteShardSetError(DatasetError):
+class IncompleteShardSetError(UserError, DatasetError):
     """The folder holds no complete, consistent shard set."""
 
 

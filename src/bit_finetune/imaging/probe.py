@@ -13,6 +13,7 @@ import functools
 import hashlib
 import io
 import multiprocessing
+import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from bit_finetune.datasets.source import ReadResult
+from bit_finetune.imaging.workers import exit_with
 
 MAX_PIXELS = 100_000_000
 """Images with more pixels than this (100 megapixels) are refused as decompression bombs."""
@@ -104,7 +106,7 @@ def probe_reads(
     if workers <= 1:
         yield from map(task, reads)
         return
-    with multiprocessing.Pool(workers) as pool:
+    with multiprocessing.Pool(workers, initializer=exit_with, initargs=(os.getpid(),)) as pool:
         yield from pool.imap(task, reads, chunksize=chunksize)
 
 

@@ -32,7 +32,8 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from bit_finetune.config import ConfigError, TrainingParams
+from bit_finetune.config import TrainingParams
+from bit_finetune.errors import ConfigError, UserError
 from bit_finetune.training import checkpoints as ckpt
 from bit_finetune.training import micro_batch, summaries
 from bit_finetune.training.augment import as_unit_float
@@ -62,7 +63,7 @@ PEER_FAILURES = (
 )
 
 
-class WorkerLostError(RuntimeError):
+class WorkerLostError(UserError, RuntimeError):
     """Another worker of a multi-worker cluster died or stopped answering."""
 
 

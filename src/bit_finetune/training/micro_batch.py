@@ -17,7 +17,7 @@ from collections.abc import Callable
 import keras
 import tensorflow as tf
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

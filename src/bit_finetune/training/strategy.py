@@ -12,7 +12,8 @@ from typing import Literal
 import keras
 import tensorflow as tf
 
-from bit_finetune.config import ConfigError, TrainingParams
+from bit_finetune.config import TrainingParams
+from bit_finetune.errors import ConfigError, UserError
 from bit_finetune.training.cluster import tf_config
 
 logger = logging.getLogger(__name__)
@@ -24,7 +25,7 @@ COORDINATED_JOBS = ("chief", "worker")
 """The jobs of a cluster whose tasks train, and wait for each other at start-up."""
 
 
-class ClusterStartError(RuntimeError):
+class ClusterStartError(UserError, RuntimeError):
     """A task named in ``TF_CONFIG`` did not join the cluster in time."""
 
 

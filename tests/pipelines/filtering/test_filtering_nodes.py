@@ -7,7 +7,7 @@ import logging
 import pandas as pd
 import pytest
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.filtering import create_pipeline
 from bit_finetune.pipelines.filtering.nodes import REJECTED_COLUMNS, filter_images
 from bit_finetune.pipelines.profiling.nodes import PROFILE_DTYPES, profile_images

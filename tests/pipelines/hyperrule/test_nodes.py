@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from bit_finetune.config import ConfigError
+from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.hyperrule.nodes import derive_hyperrule
 
 

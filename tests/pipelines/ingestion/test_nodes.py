@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bit_finetune.config import ConfigError, SplitFractions
+from bit_finetune.config import SplitFractions
 from bit_finetune.datasets import ImageFolderDataset
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.ingestion import create_pipeline
 from bit_finetune.pipelines.ingestion.nodes import (
     carve_shares,

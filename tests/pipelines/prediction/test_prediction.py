@@ -18,8 +18,8 @@ from kedro.io import DatasetError
 from PIL import Image
 from test_kedro_run import copy_project
 
-from bit_finetune.config import ConfigError
 from bit_finetune.datasets import ImageFolderDataset, SavedModelDataset
+from bit_finetune.errors import ConfigError
 from bit_finetune.hyperrule import derive
 from bit_finetune.pipelines.prediction.nodes import predict_images
 from tests.pipelines.prediction.tiny_serving import NAMES, export_tiny_model

@@ -9,8 +9,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bit_finetune.config import ConfigError, SplitFractions, stage_params
+from bit_finetune.config import SplitFractions, stage_params
 from bit_finetune.datasets.source import ImageSource
+from bit_finetune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from matplotlib.figure import Figure
 
 from bit_finetune import bit
 from bit_finetune.config import stage_params
+from bit_finetune.errors import naming_keys
 from bit_finetune.training.cluster import is_chief
 
 if TYPE_CHECKING:
@@ -45,22 +46,23 @@ def train_classifier(
 
     settings = stage_params("training", params)
     model, classes = settings.model, int(hyperrule["num_classes"])
-    weights = bit.resolve_weights(
-        model.weights,
-        cache_dir=model.cache_dir,
-        base_url=model.base_url,
-        download=is_chief(),
-        wait_seconds=model.download_wait,
-        progress=settings.progress,
-    )
-    result = finetune(
-        lambda: bit.build_classifier(model.architecture, classes, weights),
-        tfrecord_shards,
-        hyperrule,
-        settings,
-        training_workspace,
-        backbone_features,
-    )
+    with naming_keys("training"):
+        weights = bit.resolve_weights(
+            model.weights,
+            cache_dir=model.cache_dir,
+            base_url=model.base_url,
+            download=is_chief(),
+            wait_seconds=model.download_wait,
+            progress=settings.progress,
+        )
+        result = finetune(
+            lambda: bit.build_classifier(model.architecture, classes, weights),
+            tfrecord_shards,
+            hyperrule,
+            settings,
+            training_workspace,
+            backbone_features,
+        )
     if not result.history.empty:
         last = result.history.iloc[-1]
         logger.info(

@@ -1,0 +1,83 @@
+"""The project's expected errors: bad configuration or input that the user can fix.
+
+Their messages say what is wrong and the fix. ``kedro run`` prints them in a few lines,
+without a traceback (``BIT_FINETUNE_TRACEBACK=1`` shows it); every other exception is a
+bug and keeps its traceback. No Kedro, no TensorFlow: every layer may raise them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+TRACEBACK_VARIABLE = "BIT_FINETUNE_TRACEBACK"
+
+
+class UserError(Exception):
+    """An expected failure the user can fix; the message names it and the fix."""
+
+
+class ConfigError(UserError, ValueError):
+    """A parameter or catalog entry is missing, unknown or invalid; the message starts
+    with its key (``training.model.weights: ...``)."""
+
+
+class ModelError(UserError, ValueError):
+    """The model package cannot build or load what it was asked for. ``subject`` says
+    which choice was wrong; the layer that read the parameters names its key
+    (:func:`naming_keys`)."""
+
+    subject = "model"
+
+
+class ArchitectureError(ModelError):
+    """An unknown architecture, or one that does not fit the weights."""
+
+    subject = "architecture"
+
+
+class WeightsError(ModelError):
+    """Weights that are missing, unreadable, unpublished or of the wrong shapes."""
+
+    subject = "weights"
+
+
+class FinetuneError(ModelError):
+    """A fine-tuning mode the model cannot follow."""
+
+    subject = "finetune"
+
+
+def parameter_key(section: str, subject: str) -> str:
+    """The key of a training section's setting a :class:`ModelError` is about."""
+    return f"{section}.{subject}" if subject == "finetune" else f"{section}.model.{subject}"
+
+
+@contextmanager
+def naming_keys(section: str = "training") -> Iterator[None]:
+    """Re-raise a :class:`ModelError` as a :class:`ConfigError` naming the key of
+    ``section`` it is about (the same class when it is also one, e.g. a download error)."""
+    try:
+        yield
+    except ModelError as error:
+        message = f"{parameter_key(section, error.subject)}: {error}"
+        raise ConfigError(message) from error
+
+
+def expected(error: BaseException) -> UserError | None:
+    """The :class:`UserError` behind ``error`` (itself, or a cause or context of it, as
+    Kedro wraps a dataset's error), or None for a bug."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, UserError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def wants_traceback() -> bool:
+    """Whether the user asked for full tracebacks of expected errors."""
+    return os.environ.get(TRACEBACK_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
