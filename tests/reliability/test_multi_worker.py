@@ -106,7 +106,7 @@ def lost_worker(leader: KedroProcess, recipe: Path, since: float) -> str:
     assert time.monotonic() - since < FAIL_WITHIN
     assert leader.process.returncode not in (0, None)
     output = " ".join(leader.output().split())
-    assert "WorkerLostError: training: lost another worker of the cluster at step" in output
+    assert "Error: training: lost another worker of the cluster at step" in output
     assert f"in '{recipe}': start all workers again with the same command" in output
     return output
 
@@ -166,7 +166,7 @@ def test_a_worker_that_never_starts_fails_the_run_with_a_clear_error(prepared, t
     assert alone.process.returncode not in (0, None), output[-4000:]
     missing = ("worker 1 (127.0.0.1:{}) never joined" if started == 0 else
                "the cluster's leader, worker 0 (127.0.0.1:{}), did not answer")
-    assert (f"ClusterStartError: training: the cluster in TF_CONFIG did not form within "
+    assert (f"Error: training: the cluster in TF_CONFIG did not form within "
             f"{START_TIMEOUT} s (training.cluster_start_timeout): "
             f"{missing.format(ports[1 - started])}. Start every task listed in TF_CONFIG"
             ) in output
