@@ -242,3 +242,13 @@ def test_change_one_thing_and_run_again(tmp_path: Path, image_folder):
     recipe = json.loads((data / "myimages/05_model_input/hyperrule.json").read_text())
     assert recipe["lr_boundaries"] == [3, 6] and recipe["total_steps"] == 9
     assert recipe["overrides"]["lr_boundaries"]["reason"] == "a typed schedule"
+
+
+@pytest.mark.slow
+def test_a_clean_run_has_a_clean_console(tmp_path: Path):
+    """Warnings are for what the user should act on: a whole run of a fresh project has
+    none, nor errors."""
+    copy_project(tmp_path)
+    result = kedro(["run", "--params", TINY_PARAMS], tmp_path, timeout=600)
+    ok(result)
+    assert not lines(result, "WARNING") and not lines(result, "ERROR"), result.stdout[-3000:]

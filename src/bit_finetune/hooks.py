@@ -18,6 +18,7 @@ from kedro.io import AbstractDataset, MemoryDataset
 
 from bit_finetune.config import validate_all
 from bit_finetune.datasets.atomic import make_saves_atomic
+from bit_finetune.datasets.run_lock import RunLock
 from bit_finetune.errors import ConfigError
 from bit_finetune.training.cluster import is_chief
 
@@ -113,6 +114,37 @@ def private_copy(name: str, dataset: Any, folder: Path) -> Any:
         config[key] = str(folder / name / Path(str(config[key])).name)
     version = getattr(dataset, "_version", None)  # a versioned copy keeps the run's version
     return AbstractDataset.from_config(name, config, save_version=version and version.save)
+
+
+class RunLockHook:
+    """One run at a time writes an environment's artefacts (its ``data_folder``): a second
+    run is refused, naming the first. The other workers of a cluster write nothing shared
+    and take no lock."""
+
+    def __init__(self) -> None:
+        self._lock: RunLock | None = None
+
+    @hook_impl
+    def after_context_created(self, context: Any) -> None:
+        folder = Path(context.config_loader["globals"]["data_folder"])
+        self._lock = RunLock(folder if folder.is_absolute() else context.project_path / folder)
+
+    @hook_impl
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if self._lock is not None and is_chief():
+            self._lock.acquire()
+
+    @hook_impl
+    def after_pipeline_run(self) -> None:
+        self._release()
+
+    @hook_impl
+    def on_pipeline_error(self) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
 
 
 class RunRecordHook:

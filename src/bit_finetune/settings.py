@@ -26,10 +26,11 @@ skip_final_collection()
 from bit_finetune.hooks import (
     CatalogOutputsHook,
     ParameterValidationHook,
+    RunLockHook,
     RunRecordHook,
 )
 
-HOOKS = (ParameterValidationHook(), CatalogOutputsHook(), RunRecordHook())
+HOOKS = (ParameterValidationHook(), RunLockHook(), CatalogOutputsHook(), RunRecordHook())
 
 
 class EnvironmentConfigLoader(OmegaConfigLoader):
