@@ -108,15 +108,15 @@ def validator(
         return tf.stack([tf.reduce_sum(losses), tf.reduce_sum(hits), count])
 
     @tf.function
-    def sums() -> tf.Tensor:
+    def sums(iterator: Any) -> tf.Tensor:
         result = tf.zeros([3])
-        for batch in batches:
+        for batch in iterator:
             per_replica = strategy.run(replica_sums, args=(batch["image"], batch["label"]))
             result += strategy.reduce(total, per_replica, axis=None)
         return result
 
     def validate() -> Scores:
-        loss, hits, count = (float(value) for value in sums().numpy())
+        loss, hits, count = (float(value) for value in sums(iter(batches)).numpy())
         if count != data.examples:
             raise RuntimeError(
                 f"validation: {count:.0f} of {data.examples} examples were evaluated; the "
