@@ -159,7 +159,8 @@ def test_skipped_with_one_line_without_validation_examples(shards, tmp_path):
     assert result.history[["val_loss", "val_accuracy"]].isna().all().all()
 
 
-def test_every_pass_runs_the_graph_traced_once(shards):
+@pytest.mark.parametrize("jit", [False, True], ids=["graph", "xla"])
+def test_every_pass_runs_the_graph_traced_once(shards, jit):
     """Passes over full and partial batches (8, 8 and 5 of 21) reuse one trace."""
     model, traces = tiny_model(), []
 
@@ -168,10 +169,13 @@ def test_every_pass_runs_the_graph_traced_once(shards):
         return model(images, training=training)
 
     data = ValidationData.from_shards(shards, CROP)
-    validate = validator(traced, data, tf.distribute.get_strategy(), batch_size=8, jit=False)
+    validate = validator(traced, data, tf.distribute.get_strategy(), batch_size=8, jit=jit)
     first = validate()
     assert [validate() for _ in range(2)] == [first, first]
     assert traces == [False]  # one trace, in inference mode
+    accuracy, loss = evaluated(model, shards, CROP)
+    assert first.accuracy == pytest.approx(accuracy, abs=1e-9)
+    assert first.loss == pytest.approx(loss, rel=1e-5)
 
 
 def test_validation_examples_counts_a_missing_or_empty_split_as_none(shards, tmp_path):
