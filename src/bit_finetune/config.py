@@ -185,6 +185,7 @@ class TrainingParams:
     xla: Literal["auto", "on", "off"] = "auto"
     checkpoint_every: int = bounded(100, lo=1)
     log_every: int = bounded(10, lo=1)
+    eval_every: int | Literal["auto"] | None = bounded("auto", lo=1)
     steps_per_call: int = bounded(10, lo=1)
     micro_batch_size: int | Literal["auto"] | None = bounded("auto", lo=1)
     shuffle_buffer: int = bounded(1024, lo=1)

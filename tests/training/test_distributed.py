@@ -4,9 +4,11 @@ MultiWorkerMirroredStrategy worker processes on this machine."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.training.processes import finish, free_ports, run, start, tf_config, weights
+from tests.training.tiny import colour_shards
 
 pytestmark = pytest.mark.slow
 
@@ -15,6 +17,14 @@ ONE_STEP = ("--steps", "1", "--warmup", "0", "--shuffle-buffer", "1")
 
 MIRRORED = ("--strategy", "mirrored", "--logical-cpus", "2")
 SINGLE = ("--strategy", "default")
+
+
+@pytest.fixture(scope="module")
+def validation_shards(tmp_path_factory) -> str:
+    """A shard set of 21 validation images: the last batch is partial and splits unevenly."""
+    folder = tmp_path_factory.mktemp("shards") / "set"
+    colour_shards(folder, {"validation": 21})
+    return str(folder)
 
 
 def one_step(tmp_path, name: str, *options: str) -> dict:
@@ -47,7 +57,22 @@ def test_mirrored_step_with_micro_batches_equals_a_whole_batch_step(tmp_path):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-def test_multi_worker_run_keeps_workers_in_sync_and_only_the_chief_writes(tmp_path):
+def test_mirrored_validation_equals_single_device_validation(tmp_path, validation_shards):
+    """Each replica scores its share of each validation batch; the sums over the replicas
+    give the scores one device gives on the whole batches (after the same step)."""
+    options = ("--validation-shards", validation_shards, "--eval-every", "1")
+    mirrored = one_step(tmp_path, "m", *MIRRORED, *options)
+    single = one_step(tmp_path, "s", *SINGLE, *options)
+    assert "Validation at step 1/1" in mirrored["log"]
+    assert "retracing" not in mirrored["log"] and "Warning" not in mirrored["log"]
+    for key in ("val_loss", "val_accuracy"):
+        assert np.isfinite(mirrored[key]).all()
+        np.testing.assert_allclose(mirrored[key], single[key], rtol=1e-5)
+
+
+def test_multi_worker_run_keeps_workers_in_sync_and_only_the_chief_writes(
+    tmp_path, validation_shards
+):
     workspace = tmp_path / "workspace"
     ports = free_ports(2)
     temps = [tmp_path / f"tmp{i}" for i in range(2)]
@@ -62,6 +87,10 @@ def test_multi_worker_run_keeps_workers_in_sync_and_only_the_chief_writes(tmp_pa
                 "6",
                 "--strategy",
                 "auto",
+                "--validation-shards",
+                validation_shards,
+                "--eval-every",
+                "3",
                 TF_CONFIG=tf_config(ports, i),
                 TMPDIR=str(temp),
             )
@@ -73,6 +102,10 @@ def test_multi_worker_run_keeps_workers_in_sync_and_only_the_chief_writes(tmp_pa
     assert int(chief["final_step"]) == int(other["final_step"]) == 6
     for a, b in zip(weights(chief), weights(other)):
         np.testing.assert_array_equal(a, b)
+    for key in ("val_loss", "val_accuracy"):  # every worker took part in each pass
+        np.testing.assert_array_equal(chief[key], other[key])
+    validated = pd.read_csv(workspace / "history.csv").dropna(subset=["val_accuracy"])
+    assert validated["step"].tolist() == [3, 6]
 
     assert sorted(p.name for p in workspace.iterdir()) == [
         "checkpoints",

@@ -95,6 +95,7 @@ def test_the_same_recipe_resumes_from_its_latest_checkpoint(shards, root, caplog
         resumed = fine_tune(shards, root)
     assert (resumed.start_step, resumed.final_step) == (3, 6)
     assert f"Resuming from {folder / 'checkpoints/ckpt-3'} at step 3" in caplog.text
+    assert "No validation examples: training runs without validation" in caplog.text
     assert resumed.history["step"].tolist() == [3, 6]
     assert folders(root) == [folder.name]
 

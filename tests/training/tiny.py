@@ -12,6 +12,7 @@ import tensorflow as tf
 from bit_finetune.config import TrainingParams, stage_params
 from bit_finetune.datasets.shard_records import ShardPayload, make_example
 from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
+from bit_finetune.evaluation.inference import predict_split
 from bit_finetune.training.inputs import TrainData
 
 CLASSES = 3
@@ -121,3 +122,13 @@ def colour_shards(folder: Path, counts: dict[str, int], seed: int = 0) -> ShardS
         )
     )
     return dataset.load()
+
+
+def evaluated(model: keras.Model, shards: ShardSet, crop_size: int) -> tuple[float, float]:
+    """Top-1 and mean cross-entropy loss of ``model`` on the validation split of
+    ``shards``, from the evaluation stage's inference (other batches than validation's)."""
+    result = predict_split(model, shards, "validation", crop_size=crop_size, batch_size=5,
+                           strategy=tf.distribute.get_strategy(), progress=False)  # fmt: skip
+    picked = result.probabilities[np.arange(len(result.labels)), result.labels]
+    top1 = (result.probabilities.argmax(axis=1) == result.labels).mean()
+    return float(top1), float(-np.log(picked).mean())

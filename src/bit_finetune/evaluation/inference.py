@@ -111,7 +111,7 @@ def split_outputs(
     ids, labels = read_keys(files)
     replica_model = in_strategy_scope(model, strategy)
     width = int(replica_model.output_shape[-1])
-    batches = _image_batches(files, shards.image_size, crop_size, batch_size)
+    batches = eval_batches(files, shards.image_size, crop_size, batch_size)
     step = _forward_step(replica_model, strategy, activation)
     outputs = np.zeros((len(ids), width), dtype=np.float32)
     seen = np.zeros(len(ids), dtype=np.int64)
@@ -189,26 +189,34 @@ def in_strategy_scope(model: keras.Model, strategy: tf.distribute.Strategy) -> k
     return copy
 
 
-def _image_batches(
+def eval_batches(
     files: Sequence[str], image_size: int, crop_size: int, batch_size: int
 ) -> tf.data.Dataset:
+    """Batches of ``batch_size`` records of ``files`` in their evaluation view (see
+    :func:`~bit_finetune.training.augment.eval_transform`): ``{"position": int64,
+    "image": float32 [crop, crop, 3], "label": int64}``, ready for
+    ``experimental_distribute_dataset`` (sharded by element, the last batch partial)."""
     transform = eval_transform(crop_size)
 
     def example(position: tf.Tensor, record: tf.Tensor) -> dict[str, tf.Tensor]:
-        image, _ = transform(parse_example(record, image_size))
-        return {"position": position, "image": image}
+        image, label = transform(parse_example(record, image_size))
+        return {"position": position, "image": image, "label": label}
 
-    options = tf.data.Options()
-    # Shard by element after enumerate(), so positions stay global across workers.
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return (
+    # Sharded by element after enumerate(), so positions stay global across workers.
+    return sharded_by_example(
         tf.data.TFRecordDataset(list(files))
         .enumerate()
         .map(example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
         .batch(batch_size)
         .prefetch(tf.data.AUTOTUNE)
-        .with_options(options)
     )
+
+
+def sharded_by_example(batches: tf.data.Dataset) -> tf.data.Dataset:
+    """``batches`` split by example among the workers of a cluster (not by file)."""
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.with_options(options)
 
 
 def _forward_step(

@@ -181,7 +181,21 @@ def _training(history: pd.DataFrame) -> list[str]:
         f"{last['accuracy']:.2%}, learning rate {last['learning_rate']:g}; "
         f"{_number(speed, ',.1f')} images per second on average."
     )
-    return ["## Training", summary, _figure("training_curves")]
+    return ["## Training", summary, _validation(history), _figure("training_curves")]
+
+
+def _validation(history: pd.DataFrame) -> str:
+    """The last and the best validation top-1 during training ('' without validation;
+    a history written before validation existed lacks its columns)."""
+    validated = history.reindex(columns=["step", "val_loss", "val_accuracy"]).dropna()
+    if validated.empty:
+        return ""
+    last, best = validated.iloc[-1], validated.loc[validated["val_accuracy"].idxmax()]
+    return (
+        f"Validation during training: top-1 {last['val_accuracy']:.2%} (loss "
+        f"{last['val_loss']:.4f}) at step {int(last['step']):,}; the best, "
+        f"{best['val_accuracy']:.2%}, at step {int(best['step']):,}."
+    )
 
 
 def _per_class(metrics: Mapping[str, Any]) -> list[str]:

@@ -21,7 +21,10 @@ import pandas as pd
 
 from bit_finetune.training.workspaces import RECIPE
 
-HISTORY_COLUMNS = ["step", "loss", "learning_rate", "accuracy", "images_per_second"]
+VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validation
+HISTORY_COLUMNS = [
+    "step", "loss", "learning_rate", "accuracy", "images_per_second", *VALIDATION_COLUMNS
+]  # fmt: skip
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -41,11 +44,12 @@ def write_history(workspace: Path, history: pd.DataFrame) -> None:
 
 
 def read_history(workspace: Path, up_to_step: int) -> pd.DataFrame:
-    """History rows saved with earlier checkpoints, up to ``up_to_step``."""
+    """History rows saved with earlier checkpoints, up to ``up_to_step``, in
+    :data:`HISTORY_COLUMNS` (those a history written before them lacks are empty)."""
     path = workspace / "history.csv"
     if not path.exists():
         return empty_history()
-    history = pd.read_csv(path)
+    history = pd.read_csv(path).reindex(columns=HISTORY_COLUMNS)
     return history[history["step"] <= up_to_step].reset_index(drop=True)
 
 

@@ -1,11 +1,12 @@
 """Backbone features for head-only fine-tuning: computed once per image, kept on disk.
 
-``training.finetune: head`` freezes the backbone, so each train image's features never
-change: they are computed once (the evaluation view of the image: resized to the crop
-size, no crop or flip) into ``<folder>/train-<key>.npz`` and the head trains on them.
-The key hashes what decides the features: the train shards (their manifest entry, with
-checksums), the crop size and the weights (a local weights file also by size and
-modification time), so a rerun reuses them and any change computes them anew.
+``training.finetune: head`` freezes the backbone, so each image's features never change:
+they are computed once (the evaluation view of the image: resized to the crop size, no
+crop or flip) into ``<folder>/<split>-<key>.npz``; the head trains on the train split's
+and is validated on the validation split's. The key hashes what decides the features:
+the split's shards (their manifest entry, with checksums), the crop size and the weights
+(a local weights file also by size and modification time), so a rerun reuses them and
+any change computes them anew.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,14 @@ logger = logging.getLogger(__name__)
 SPLIT = "train"
 
 
-def feature_key(shards: Any, crop_size: int, model: ModelParams) -> str:
-    """A hash of everything that decides the train split's backbone features."""
+def feature_key(shards: Any, crop_size: int, model: ModelParams, split: str = SPLIT) -> str:
+    """A hash of everything that decides the backbone features of ``split``."""
     weights: dict[str, Any] = {"source": model.weights, "architecture": model.architecture}
     if os.path.isfile(model.weights):
         stat = os.stat(model.weights)
         weights.update(size=stat.st_size, modified_ns=stat.st_mtime_ns)
     content = {
-        "shards": shards.manifest["splits"][SPLIT],
+        "shards": shards.manifest["splits"][split],
         "image_size": shards.image_size,
         "crop_size": crop_size,
         "weights": weights,
@@ -49,49 +49,57 @@ def feature_key(shards: Any, crop_size: int, model: ModelParams) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
 
 
-def train_features(
+def split_features(
     classifier: keras.Model,
     shards: Any,
-    recipe: Mapping[str, Any],
-    key: str,
+    split: str,
+    model: ModelParams,
     folder: Path,
     strategy: tf.distribute.Strategy,
     *,
+    crop_size: int,
     batch_size: int,
     progress: bool,
     write: bool,
-) -> TrainData:
-    """The train split as backbone features: read from ``folder`` when computed before
-    with the same ``key``, else computed under ``strategy`` (and saved when ``write``)."""
-    path = Path(folder) / f"{SPLIT}-{key[:16]}.npz"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Backbone features and labels of ``split``: read from ``folder`` when computed
+    before with the same key, else computed under ``strategy`` (and saved when ``write``)."""
+    key = feature_key(shards, crop_size, model, split)
+    path = Path(folder) / f"{split}-{key[:16]}.npz"
     if path.exists():
         with np.load(path) as stored:
             features, labels = stored["features"], stored["labels"]
-        logger.info("Backbone features of %d train images read from %s", len(labels), path)
-    else:
-        started = time.perf_counter()
-        _, labels, features = split_outputs(
-            feature_extractor(classifier),
-            shards,
-            SPLIT,
-            crop_size=int(recipe["crop_size"]),
-            batch_size=batch_size,
-            strategy=strategy,
-            progress=progress,
-            activation=tf.identity,
-            desc="features",
-        )
-        seconds = time.perf_counter() - started
-        logger.info(
-            "Backbone features of %d train images computed in %.1f s (%.0f images/s)",
-            len(labels),
-            seconds,
-            len(labels) / max(seconds, 1e-9),
-        )
-        if write:
-            with StagedLocalFileSystem(auto_mkdir=True).open(str(path), "wb") as f:
-                np.savez(f, features=features, labels=labels)
-            logger.info("Saved them to %s for later runs", path)
+        logger.info("Backbone features of %d %s images read from %s", len(labels), split, path)
+        return features, labels
+    started = time.perf_counter()
+    _, labels, features = split_outputs(
+        feature_extractor(classifier),
+        shards,
+        split,
+        crop_size=crop_size,
+        batch_size=batch_size,
+        strategy=strategy,
+        progress=progress,
+        activation=tf.identity,
+        desc=f"features {split}",
+    )
+    seconds = time.perf_counter() - started
+    logger.info(
+        "Backbone features of %d %s images computed in %.1f s (%.0f images/s)",
+        len(labels),
+        split,
+        seconds,
+        len(labels) / max(seconds, 1e-9),
+    )
+    if write:
+        with StagedLocalFileSystem(auto_mkdir=True).open(str(path), "wb") as f:
+            np.savez(f, features=features, labels=labels)
+        logger.info("Saved them to %s for later runs", path)
+    return features, labels
+
+
+def feature_data(features: np.ndarray, labels: np.ndarray) -> TrainData:
+    """Backbone features and labels as the training loop's data."""
 
     def read(files: list[str] | None) -> tf.data.Dataset:
         return tf.data.Dataset.from_tensor_slices({"image": features, "label": labels})

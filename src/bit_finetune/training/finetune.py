@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,11 @@ import keras
 from bit_finetune import bit
 from bit_finetune.config import TrainingParams
 from bit_finetune.training.cluster import is_chief
-from bit_finetune.training.features import SPLIT, feature_key, train_features
+from bit_finetune.training.features import SPLIT, feature_data, split_features
 from bit_finetune.training.inputs import TrainData
 from bit_finetune.training.loop import Trainer, TrainingResult
 from bit_finetune.training.strategy import choose_strategy
+from bit_finetune.training.validation import VALIDATION, ValidationData, validation_examples
 from bit_finetune.training.workspaces import recipe_record, recipe_workspace
 
 logger = logging.getLogger(__name__)
@@ -34,12 +36,19 @@ def finetune(
     features_folder: Path,
 ) -> TrainingResult:
     """Fine-tune ``build_classifier()`` on the train split of ``shards`` as
-    ``params.finetune`` says, in the recipe's own folder under ``workspaces``; the
-    result's model is always the whole classifier."""
-    mode = params.finetune
+    ``params.finetune`` says, in the recipe's own folder under ``workspaces``, validating
+    on the validation split (if any, and ``training.eval_every`` is not null); the
+    result's model is always the whole classifier.
+
+    Head-only fine-tuning is validated on the validation images' backbone features,
+    computed once beside the train features: the same scores as the whole classifier's
+    (the backbone is frozen), for a pass of the head alone.
+    """
+    mode, crop_size = params.finetune, int(recipe["crop_size"])
     record = recipe_record(recipe, params, shards.manifest["splits"][SPLIT])
     workspace = recipe_workspace(workspaces, record, resume=params.resume, chief=is_chief())
     strategy = choose_strategy(params.strategy, params.cluster_start_timeout)
+    validating = params.eval_every is not None and validation_examples(shards) > 0
     if mode.startswith("block"):
         logger.info("Fine-tuning from %s on: the root and earlier blocks stay frozen", mode)
     if mode != "head":
@@ -51,7 +60,8 @@ def finetune(
             return classifier
 
         trainer = Trainer(build, recipe, params, workspace, strategy, record)
-        return trainer.run(TrainData.from_shards(shards, SPLIT))
+        validation = ValidationData.from_shards(shards, crop_size) if validating else None
+        return trainer.run(TrainData.from_shards(shards, SPLIT), validation)
 
     logger.info("Fine-tuning the head only, on backbone features computed once per image")
     built: list[keras.Model] = []
@@ -62,15 +72,18 @@ def finetune(
 
     trainer = Trainer(build_head, recipe, params, workspace, strategy, record)
     (classifier,) = built
-    data = train_features(
+    features = partial(
+        split_features,
         classifier,
         shards,
-        recipe,
-        feature_key(shards, int(recipe["crop_size"]), params.model),
-        features_folder,
-        strategy,
+        model=params.model,
+        folder=features_folder,
+        strategy=strategy,
+        crop_size=crop_size,
         batch_size=FEATURE_BATCH,
         progress=params.progress,
         write=is_chief(),
     )
-    return replace(trainer.run(data), model=classifier)
+    data = feature_data(*features(SPLIT))
+    validation = ValidationData.from_arrays(*features(VALIDATION)) if validating else None
+    return replace(trainer.run(data, validation), model=classifier)

@@ -3,7 +3,8 @@
 Keras 3 ``model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585),
 so training runs its own loop: ``strategy.run`` of a step function over a dataset from
 ``distribute_datasets_from_function``, SGD with momentum 0.9 on the HyperRule schedule,
-checkpoints to resume after a crash, TensorBoard scalars and a tqdm bar on the chief.
+checkpoints to resume after a crash, TensorBoard scalars and a tqdm bar on the chief,
+and a validation pass every ``training.eval_every`` steps (:mod:`.validation`).
 Each replica may sum the gradients of several micro-batches into one step (gradient
 accumulation, :mod:`bit_finetune.training.micro_batch`).
 
@@ -49,6 +50,12 @@ from bit_finetune.training.strategy import (
     use_xla,
     worker_devices,
 )
+from bit_finetune.training.validation import (
+    Scores,
+    ValidationData,
+    validation_interval,
+    validator,
+)
 from bit_finetune.training.workspaces import recipe_record
 
 logger = logging.getLogger(__name__)
@@ -84,15 +91,16 @@ def train(
     params: TrainingParams,
     workspace: Path,
     strategy: tf.distribute.Strategy | None = None,
+    validation: ValidationData | None = None,
 ) -> TrainingResult:
     """Train ``build_model()`` on ``data`` following the HyperRule ``recipe``, in the
-    recipe's own ``workspace`` folder.
+    recipe's own ``workspace`` folder, validating on ``validation`` on the way.
 
     Resumes from the latest checkpoint in ``<workspace>/checkpoints`` and always stops at
     ``recipe["total_steps"]``; a workspace already at that step is restored, not
     retrained. With ``training.resume`` false nothing is restored (give a fresh folder).
     """
-    return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data)
+    return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data, validation)
 
 
 def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
@@ -127,6 +135,7 @@ class Trainer:
         self.chief = is_chief()
         self.global_batch = self._global_batch()
         self.total_steps = int(recipe["total_steps"])
+        self.eval_every = validation_interval(params.eval_every, self.total_steps, params.log_every)
         self.schedule = HyperRuleSchedule.from_recipe(recipe)
         logger.info(
             "Training on %s: %d replica(s), global batch %d, %s, XLA %s, %d steps",
@@ -174,9 +183,9 @@ class Trainer:
             )
         return batch
 
-    def run(self, data: TrainData) -> TrainingResult:
-        """Restore the latest checkpoint, train on ``data`` up to ``total_steps``, save,
-        return."""
+    def run(self, data: TrainData, validation: ValidationData | None = None) -> TrainingResult:
+        """Restore the latest checkpoint, train on ``data`` up to ``total_steps``
+        (validating on ``validation`` every :attr:`eval_every` steps), save, return."""
         if data.examples < 1:
             raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
         latest = (
@@ -206,7 +215,7 @@ class Trainer:
             else:
                 if latest:
                     logger.info("Resuming from %s at step %d", latest, start)
-                history = self._fit(data, start, history, manager, write_dir)
+                history = self._fit(data, validation, start, history, manager, write_dir)
         except PEER_FAILURES as exc:
             if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
                 raise
@@ -339,18 +348,38 @@ class Trainer:
 
         return one, many
 
+    def _validator(self, validation: ValidationData | None) -> Callable[[], Scores] | None:
+        """This run's validation pass; None when validation is off or has no examples."""
+        if self.eval_every is None:
+            return None
+        if validation is None or not validation.examples:
+            logger.info("No validation examples: training runs without validation")
+            return None
+        replicas = self.strategy.num_replicas_in_sync
+        return validator(
+            self.model,
+            validation,
+            self.strategy,
+            batch_size=self.micro_batch * replicas,  # a forward pass that fits in training
+            jit=self.jit,
+        )
+
     def _fit(
         self,
         data: TrainData,
+        validation: ValidationData | None,
         start: int,
         history: pd.DataFrame,
         manager: tf.train.CheckpointManager,
         write_dir: Path,
     ) -> pd.DataFrame:
-        """Train from ``start`` to ``total_steps``; return the history extended by it."""
+        """Train from ``start`` to ``total_steps``, validating on the way; return the
+        history extended by it."""
         params, total_steps = self.params, self.total_steps
         batches = self.strategy.distribute_datasets_from_function(self._input_fn(data, start))
         one, many = self._train_steps(batches.element_spec)
+        validate = self._validator(validation)
+        eval_every = self.eval_every if validate else None
         writer = (
             tf.summary.create_file_writer(str(write_dir / "tensorboard"))
             if self.chief
@@ -358,6 +387,7 @@ class Trainer:
         )
         rows = history.to_dict("records")
         window: list[tuple[tf.Tensor, tf.Tensor, int]] = []
+        postfix: dict[str, str] = {}
         clock = time.perf_counter()
         iterator = iter(batches)
         progress = tqdm(
@@ -378,23 +408,30 @@ class Trainer:
                         summaries.image("mixup_sample", grid, step=done + 1)
                     steps, (loss, correct) = 1, one(batch)
                 else:
-                    steps = self._steps_to_boundary(done)
+                    steps = self._steps_to_boundary(done, eval_every)
                     loss, correct = many(iterator, tf.constant(steps, tf.int64))
                 done += steps
                 window.append((loss, correct, steps))
                 progress.update(steps)
-                if done % params.log_every == 0 or done == total_steps:
+                validating = eval_every is not None and self._due(done, eval_every)
+                if validating or self._due(done, params.log_every):
                     row = self._log_row(window, done, time.perf_counter() - clock)
+                    if validating:  # after the row's clock: throughput excludes validation
+                        row.update(self._validate(validate, done))
                     rows.append(row)
                     for name in ckpt.HISTORY_COLUMNS[1:]:
-                        summaries.scalar(name, row[name], step=done)
-                    progress.set_postfix(
+                        if not math.isnan(row[name]):
+                            summaries.scalar(name, row[name], step=done)
+                    postfix.update(
                         loss=f"{row['loss']:.4f}",
                         lr=f"{row['learning_rate']:.3g}",
                         img_s=f"{row['images_per_second']:.0f}",
                     )
+                    if validating:
+                        postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
+                    progress.set_postfix(postfix)
                     window, clock = [], time.perf_counter()
-                if done % params.checkpoint_every == 0 or done == total_steps:
+                if self._due(done, params.checkpoint_every):
                     paused = time.perf_counter()
                     if self.chief:  # history first: it then always reaches the checkpoint
                         ckpt.write_history(
@@ -411,21 +448,40 @@ class Trainer:
         )
         return pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS).astype({"step": "int64"})
 
-    def _steps_to_boundary(self, done: int) -> int:
+    def _due(self, done: int, every: int) -> bool:
+        """Whether something done ``every`` steps (and at the end) is due after ``done``."""
+        return done % every == 0 or done == self.total_steps
+
+    def _steps_to_boundary(self, done: int, eval_every: int | None) -> int:
         """Steps of the next graph call: up to ``steps_per_call``, never past the next
-        log row, checkpoint or the last step."""
+        log row, checkpoint, validation (every ``eval_every`` steps, if any) or the last
+        step."""
         params = self.params
+        every = (params.log_every, params.checkpoint_every, eval_every)
         return min(
             params.steps_per_call,
-            params.log_every - done % params.log_every,
-            params.checkpoint_every - done % params.checkpoint_every,
             self.total_steps - done,
+            *(period - done % period for period in every if period),
         )
+
+    def _validate(self, validate: Callable[[], Scores], done: int) -> dict[str, float]:
+        """A validation pass after step ``done``, logged: its history columns."""
+        scores = validate()
+        with tqdm.external_write_mode():  # the log line goes above the progress bar
+            logger.info(
+                "Validation at step %d/%d: top-1 %.3f, loss %.3f",
+                done,
+                self.total_steps,
+                scores.accuracy,
+                scores.loss,
+            )
+        return {"val_loss": scores.loss, "val_accuracy": scores.accuracy}
 
     def _log_row(
         self, window: list[tuple[tf.Tensor, tf.Tensor, int]], done: int, seconds: float
     ) -> dict[str, float]:
-        """Mean loss and accuracy over the steps since the last log, LR and throughput."""
+        """Mean loss and accuracy over the steps since the last log, LR and throughput
+        (the validation columns empty)."""
         steps = sum(n for _, _, n in window)
         images = self.global_batch * steps
         return {
@@ -434,4 +490,5 @@ class Trainer:
             "learning_rate": float(self.schedule(done - 1)),
             "accuracy": math.fsum(float(hits) for _, hits, _ in window) / images,
             "images_per_second": images / max(seconds, 1e-9),
+            **dict.fromkeys(ckpt.VALIDATION_COLUMNS, math.nan),
         }

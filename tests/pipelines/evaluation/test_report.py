@@ -94,6 +94,8 @@ def artefacts() -> dict:
             "learning_rate": [0.1, 0.1, 0.01],
             "accuracy": [0.5, 0.75, 0.875],
             "images_per_second": [100.0, 200.0, 300.0],
+            "val_loss": [np.nan, 0.4, 0.45],
+            "val_accuracy": [np.nan, 0.9, 0.85],
         }
     )
     metrics = {
@@ -171,6 +173,23 @@ def test_data_rejections_and_training(artefacts):
         "Final step 30: loss 0.2500, train accuracy 87.50%, learning rate 0.01; "
         "200.0 images per second on average." in text
     )
+    assert (
+        "Validation during training: top-1 85.00% (loss 0.4500) at step 30; the best, "
+        "90.00%, at step 20." in text
+    )
+
+
+@pytest.mark.parametrize("history", ["off", "older"])
+def test_training_without_validation_has_no_validation_line(artefacts, history):
+    """Validation off (empty columns), or a history written before it (no columns)."""
+    table = artefacts["training_history"]
+    artefacts["training_history"] = (
+        table.assign(val_loss=np.nan, val_accuracy=np.nan)
+        if history == "off"
+        else table.drop(columns=["val_loss", "val_accuracy"])
+    )
+    text = write_report(**artefacts)
+    assert "Final step 30" in text and "Validation during training" not in text
 
 
 def test_links_every_plot_relative_to_the_report(artefacts):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from kedro_datasets.tensorflow import TensorFlowModelDataset
@@ -19,14 +20,15 @@ from bit_finetune.pipelines.training.nodes import (
     train_classifier,
 )
 from bit_finetune.training.checkpoints import HISTORY_COLUMNS
-from tests.training.tiny import COLOUR_SIZE, COLOURS, colour_shards
+from tests.training.tiny import COLOUR_SIZE, COLOURS, colour_shards, evaluated
 
 SIZE, CROP = COLOUR_SIZE, 32
 
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory):
-    return colour_shards(tmp_path_factory.mktemp("shards") / "set", {"train": 48, "test": 9})
+    counts = {"train": 48, "validation": 12, "test": 9}
+    return colour_shards(tmp_path_factory.mktemp("shards") / "set", counts)
 
 
 HYPERRULE = {
@@ -94,19 +96,30 @@ def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp
     with caplog.at_level(logging.INFO, logger="bit_finetune"):
         model, history = fine_tune(shards, tmp_path / "a", "head", path)
     assert "Backbone features of 48 train images computed" in caplog.text
+    assert "Backbone features of 12 validation images computed" in caplog.text
     assert history["step"].tolist() == [3, 6]
     assert np.abs(model.get_layer("head").get_weights()[0]).sum() > 0
     for key, value in backbone_arrays(model).items():
         np.testing.assert_array_equal(value, arrays[key], err_msg=key)
-    (stored,) = (tmp_path / "a" / "features").glob("train-*.npz")
-    stamp = stored.stat().st_mtime_ns
+    # validated on the validation features: the scores of the whole classifier
+    accuracy, loss = evaluated(model, shards, CROP)
+    assert history["val_accuracy"].iloc[-1] == pytest.approx(accuracy, abs=1e-9)
+    assert history["val_loss"].iloc[-1] == pytest.approx(loss, rel=1e-4)
+    stored = {
+        split: next((tmp_path / "a" / "features").glob(f"{split}-*.npz"))
+        for split in ("train", "validation")
+    }
+    stamps = {split: path.stat().st_mtime_ns for split, path in stored.items()}
 
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="bit_finetune"):
         again, _ = fine_tune(shards, tmp_path / "b", "head", path, tmp_path / "a" / "features")
-    assert f"Backbone features of 48 train images read from {stored}" in caplog.text
-    assert "train images computed" not in caplog.text
-    assert stored.stat().st_mtime_ns == stamp
+    assert f"Backbone features of 48 train images read from {stored['train']}" in caplog.text
+    assert f"Backbone features of 12 validation images read from {stored['validation']}" in (
+        caplog.text
+    )
+    assert "images computed" not in caplog.text
+    assert {split: path.stat().st_mtime_ns for split, path in stored.items()} == stamps
     for a, b in zip(again.get_weights(), model.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)  # same features, same head
 
@@ -123,11 +136,15 @@ def test_fine_tuning_from_block4_keeps_the_earlier_blocks(shards, pretrained, tm
     assert any(not np.array_equal(trained[key], arrays[key]) for key in moved)
 
 
-def test_train_classifier_returns_the_model_and_history(trained):
+def test_train_classifier_returns_the_model_and_history(trained, shards):
     model, history, workspace = trained
     assert model.output_shape == (None, 3)
     assert list(history.columns) == HISTORY_COLUMNS
     assert history["step"].tolist() == [3, 6]
+    assert history["val_accuracy"].notna().all()  # auto: every 3 steps
+    accuracy, loss = evaluated(model, shards, CROP)
+    assert history["val_accuracy"].iloc[-1] == pytest.approx(accuracy, abs=1e-9)
+    assert history["val_loss"].iloc[-1] == pytest.approx(loss, rel=1e-4)
     checkpoints = recipe_folder(workspace) / "checkpoints"
     assert tf.train.latest_checkpoint(str(checkpoints)).endswith("ckpt-6")
     head = model.get_layer("head").get_weights()[0]
@@ -154,8 +171,24 @@ def test_plot_training_curves(trained):
     figure = plot_training_curves(history)
     assert isinstance(figure, Figure)
     titles = [axes.get_title() for axes in figure.axes]
-    assert titles == ["loss", "train accuracy", "learning rate"]
+    assert titles == ["loss", "accuracy", "learning rate"]
     np.testing.assert_allclose(figure.axes[2].lines[0].get_ydata(), history["learning_rate"])
+    for axes, column in zip(figure.axes, ("loss", "accuracy")):
+        train, validation = axes.lines
+        assert (train.get_label(), validation.get_label()) == ("train", "validation")
+        np.testing.assert_allclose(train.get_ydata(), history[column])
+        np.testing.assert_allclose(validation.get_ydata(), history[f"val_{column}"])
+        assert axes.get_legend() is not None
+
+
+def test_plot_training_curves_without_validation():
+    """Validation off, or a history written before validation existed: train curves only."""
+    history = pd.DataFrame({"step": [3, 6], "loss": [1.0, 0.5], "learning_rate": [0.1, 0.1],
+                            "accuracy": [0.5, 0.7], "images_per_second": [10.0, 11.0]})  # fmt: skip
+    for table in (history, history.assign(val_loss=np.nan, val_accuracy=np.nan)):
+        figure = plot_training_curves(table)
+        assert [len(axes.lines) for axes in figure.axes] == [1, 1, 1]
+        assert all(axes.get_legend() is None for axes in figure.axes)
 
 
 def test_pipeline_wiring():

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from bit_finetune import bit
@@ -24,6 +25,13 @@ else:
     ServingModule = Any  # a tf.Module: named here without importing TensorFlow
 
 logger = logging.getLogger(__name__)
+
+# Panels of the training curves: their columns of the history, each with its legend label.
+CURVES = {
+    "loss": {"loss": "train", "val_loss": "validation"},
+    "accuracy": {"accuracy": "train", "val_accuracy": "validation"},
+    "learning rate": {"learning_rate": None},
+}
 
 
 def train_classifier(
@@ -39,8 +47,9 @@ def train_classifier(
     chief; other workers wait for its file). Trains in the recipe's own folder under
     ``training_workspace``, resuming from its checkpoints (see
     :mod:`bit_finetune.training.workspaces`); ``training.finetune: head`` trains on
-    backbone features kept in ``backbone_features``. Returns the model and the history
-    (step, loss, learning_rate, accuracy, images_per_second).
+    backbone features kept in ``backbone_features``. Validates on the validation split
+    every ``training.eval_every`` steps. Returns the model and the history (step, loss,
+    learning_rate, accuracy, images_per_second, val_loss, val_accuracy).
     """
     from bit_finetune.training.finetune import finetune
 
@@ -65,11 +74,14 @@ def train_classifier(
         )
     if not result.history.empty:
         last = result.history.iloc[-1]
+        top1 = last["val_accuracy"]
+        validated = "" if pd.isna(top1) else f", validation top-1 {top1:.3f}"
         logger.info(
-            "Training ended at step %d: loss %.4f, train accuracy %.3f",
+            "Training ended at step %d: loss %.4f, train accuracy %.3f%s",
             result.final_step,
             last["loss"],
             last["accuracy"],
+            validated,
         )
     return result.model, result.history
 
@@ -84,14 +96,25 @@ def export_serving_model(
 
 
 def plot_training_curves(training_history: pd.DataFrame) -> Figure:
-    """Loss, train accuracy and learning rate against the step."""
+    """Loss and accuracy (on the train batches, and on the validation split where it was
+    measured) and the learning rate against the step."""
     figure = Figure(figsize=(12, 3.6), layout="constrained")
-    panels = (("loss", "loss"), ("accuracy", "train accuracy"), ("learning_rate", "learning rate"))
-    for axes, (column, title) in zip(figure.subplots(1, 3), panels):
-        axes.plot(training_history["step"], training_history[column], marker=".", lw=1.2)
+    for axes, (title, curves) in zip(figure.subplots(1, 3), CURVES.items()):
+        for column, label in curves.items():
+            _curve(axes, training_history, column, label)
+        if len(axes.lines) > 1:
+            axes.legend()
         axes.set_title(title)
         axes.set_xlabel("step")
         axes.grid(alpha=0.3)
     if len(training_history):
         figure.suptitle(f"Training history to step {int(training_history['step'].max())}")
     return figure
+
+
+def _curve(axes: Axes, history: pd.DataFrame, column: str, label: str | None) -> None:
+    """The measured points of ``column``, if any (a history written before validation
+    existed lacks its columns)."""
+    points = history.reindex(columns=["step", column]).dropna()
+    if len(points):
+        axes.plot(points["step"], points[column], marker=".", lw=1.2, label=label)
