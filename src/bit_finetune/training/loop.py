@@ -40,6 +40,7 @@ from bit_finetune.training import micro_batch, summaries
 from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.cluster import is_chief
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
+from bit_finetune.training.resume import restore_newest_readable
 from bit_finetune.training.schedule import HyperRuleSchedule
 from bit_finetune.training.strategy import (
     accelerator,
@@ -188,20 +189,19 @@ class Trainer:
         (validating on ``validation`` every :attr:`eval_every` steps), save, return."""
         if data.examples < 1:
             raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
-        latest = (
-            tf.train.latest_checkpoint(str(self.workspace / "checkpoints"))
-            if self.params.resume
-            else None
-        )
         if self.chief:
             ckpt.write_recipe(self.workspace, self.record)
         write_dir = self.workspace if self.chief else Path(tempfile.mkdtemp(prefix="bit-worker-"))
         checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
+        folder = self.workspace / "checkpoints"
+        latest = (
+            restore_newest_readable(checkpoint, folder, chief=self.chief)
+            if self.params.resume and folder.is_dir()
+            else None
+        )
         manager = tf.train.CheckpointManager(
             checkpoint, str(write_dir / "checkpoints"), max_to_keep=CHECKPOINTS_TO_KEEP
         )
-        if latest:
-            checkpoint.restore(latest).assert_existing_objects_matched()
         start = int(self.step.numpy())
         history = ckpt.read_history(self.workspace, start) if latest else ckpt.empty_history()
         try:
