@@ -45,7 +45,7 @@ def finetune_speed(shards: Any, recipe: dict, training: dict, mode: str, folder:
 
     params = stage_params("training", {
         **training, "finetune": mode, "strategy": "default", "progress": False,
-        "checkpoint_every": 10**6,
+        "checkpoint_every": 10**6, "eval_every": None,  # training alone, no validation
     })
     model, classes = params.model, int(recipe["num_classes"])
     with tempfile.TemporaryDirectory(dir=folder) as run:

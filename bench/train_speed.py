@@ -107,7 +107,7 @@ def training_speed(architecture: str, crop: int, batch: int, steps: int, recipe:
     params = stage_params("training", {
         **training, "model": {"architecture": architecture, "weights": "random"},
         "strategy": "default", "log_every": WARMUP_STEPS, "checkpoint_every": 10**6,
-        "progress": False,
+        "eval_every": None, "progress": False,  # the loop's own throughput, no validation
     })
     with tempfile.TemporaryDirectory() as workspace:
         run = train(
