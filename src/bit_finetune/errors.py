@@ -23,6 +23,11 @@ class ConfigError(UserError, ValueError):
     with its key (``training.model.weights: ...``)."""
 
 
+class StorageFullError(UserError, OSError):
+    """A save ran out of room (a full disk, a disk quota, the file size limit); the
+    message names the artefact, the space the save needed and the space free."""
+
+
 class ModelError(UserError, ValueError):
     """The model package cannot build or load what it was asked for. ``subject`` says
     which choice was wrong; the layer that read the parameters names its key

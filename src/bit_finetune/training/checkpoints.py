@@ -12,24 +12,22 @@ Layout of ``<training_workspace>/<architecture>-<recipe hash>``::
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bit_finetune.datasets.atomic import staged_file
 from bit_finetune.training.workspaces import RECIPE
 
 HISTORY_COLUMNS = ["step", "loss", "learning_rate", "accuracy", "images_per_second"]
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (:func:`~bit_finetune.datasets.atomic.staged_file`)."""
+    with staged_file(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def write_recipe(workspace: Path, record: Mapping[str, Any]) -> None:
