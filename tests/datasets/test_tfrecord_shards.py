@@ -190,7 +190,7 @@ def test_failed_save_keeps_the_old_set(written: Path):
 
 
 def test_save_removes_what_a_killed_save_left(written: Path):
-    stale = written.parent / ".shards.partial-0123abcd"
+    stale = written.parent / ".shards.0123abcd.partial"
     stale.mkdir()
     (stale / "train-00000.partial").write_bytes(b"half a shard")
     TFRecordShardsDataset(str(written)).save(payload({"train": [1]}))
