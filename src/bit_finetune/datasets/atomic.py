@@ -135,19 +135,22 @@ def sweep(parent: str, name: str, folders: Folders = LOCAL) -> None:
             folders.remove(stale)
 
 
-def raise_if_out_of_room(target: str, error: BaseException, written: int) -> None:
+def raise_if_out_of_room(target: str, error: BaseException, written: int | None) -> None:
     """Raise :class:`StorageFullError` from ``error`` when it (or an error behind it)
-    says the save of ``target`` ran out of room after writing ``written`` bytes."""
+    says the save of ``target`` ran out of room after writing ``written`` bytes (None:
+    not known)."""
     code = _out_of_room(error)
     if code is None:
         return
+    needed = (
+        "more room" if written is None
+        else f"more than the {human_size(written)} it had written when it failed"
+    )
     free = _free_bytes(target)
     raise StorageFullError(
-        f"{target}: not saved ({os.strerror(code)}): the save needs more than the "
-        f"{human_size(written)} it had written when it failed, and "
-        f"{'an unknown amount' if free is None else human_size(free)} is free on that "
-        f"file system; the previous version is kept. To save it, {OUT_OF_ROOM[code]} "
-        "and run again"
+        f"{target}: not saved ({os.strerror(code)}): the save needs {needed}"
+        f"{'' if free is None else f', and {human_size(free)} is free on that file system'}"
+        f"; the previous version is kept. To save it, {OUT_OF_ROOM[code]} and run again"
     ) from error
 
 
