@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -48,6 +49,7 @@ from bit_finetune.datasets.atomic import staged_folder
 from bit_finetune.datasets.previews import table
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
 from bit_finetune.errors import UserError
+from bit_finetune.training.workspaces import human_size
 
 logger = logging.getLogger(__name__)
 
@@ -220,13 +222,20 @@ class ShardSet:
     def damaged(self, split: str) -> list[DamagedShard]:
         """The split's files that are missing or differ from the manifest in size or
         SHA-256 (every file is read)."""
+        started = time.perf_counter()
+        entries = self._split(split)["files"]
         found = []
-        for entry in self._split(split)["files"]:
+        for entry in entries:
             path = os.path.join(self.path, entry["name"])
             problem = _file_problem(path, entry, checksum=True)
             if problem:
                 missing = not tf.io.gfile.exists(path)
                 found.append(DamagedShard(path, problem, int(entry["count"]), missing))
+        logger.info(
+            "Checked the %d files of split '%s' (%s) against the manifest in %.1f s",
+            len(entries), split, human_size(sum(e["bytes"] for e in entries)),
+            time.perf_counter() - started,
+        )
         return found
 
     def verify(self, split: str) -> None:
