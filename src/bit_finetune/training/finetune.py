@@ -51,7 +51,9 @@ def finetune(
             return classifier
 
         trainer = Trainer(build, recipe, params, workspace, strategy, record)
-        return trainer.run(TrainData.from_shards(shards, SPLIT))
+        data = TrainData.from_shards(shards, SPLIT, params.skip_damaged_records)
+        with data.naming_damage():
+            return trainer.run(data)
 
     logger.info("Fine-tuning the head only, on backbone features computed once per image")
     built: list[keras.Model] = []
