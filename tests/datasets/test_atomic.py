@@ -87,13 +87,23 @@ def test_a_full_disk_while_writing_a_file(tmp_path, monkeypatch):
     assert target.read_bytes() == OLD and hidden(tmp_path) == []
 
 
-def test_a_full_disk_while_writing_text(tmp_path, monkeypatch):
+@pytest.mark.parametrize("size", [3000, 30_000], ids=["written-out-on-close", "in-the-block"])
+def test_a_full_disk_while_writing_text(tmp_path, monkeypatch, size):
     target = tmp_path / "history.csv"
     target.write_bytes(OLD)
     fail_writes_after(monkeypatch, 2000)
     with pytest.raises(StorageFullError) as failure, staged_file(target, "w") as f:
-        f.write(NEW.decode())
+        f.write("x" * size)
     assert_reported(failure.value, target, "No space left on device", "2.0 kB")
+    assert target.read_bytes() == OLD and hidden(tmp_path) == []
+
+
+def test_text_dropped_unclosed_is_not_saved(tmp_path):
+    target = tmp_path / "report.md"
+    target.write_bytes(OLD)
+    f = staged_file(target, "w")
+    f.write("half a report")
+    del f
     assert target.read_bytes() == OLD and hidden(tmp_path) == []
 
 

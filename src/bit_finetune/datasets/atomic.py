@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from fsspec.implementations.local import LocalFileOpener, LocalFileSystem
 
-from bit_finetune.errors import StorageFullError
+from bit_finetune.errors import StorageFullError, chain
 from bit_finetune.training.workspaces import human_size
 
 logger = logging.getLogger(__name__)
@@ -158,18 +158,15 @@ def _out_of_room(error: BaseException) -> int | None:
     """The errno of running out of room behind ``error``: an ``OSError``'s own, or the
     system's message for it in the text (TensorFlow's file errors end with it); None
     when there is none, or when a :class:`StorageFullError` already says so."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        if isinstance(current, StorageFullError):
-            return None
+    errors = list(chain(error))
+    if any(isinstance(e, StorageFullError) for e in errors):
+        return None
+    for current in errors:
         if isinstance(current, OSError) and current.errno in OUT_OF_ROOM:
             return current.errno
         for code in OUT_OF_ROOM:
             if os.strerror(code) in str(current):
                 return code
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     return None
 
 
@@ -298,13 +295,31 @@ class _StagedFile(LocalFileOpener):
 
 
 class _StagedText(io.TextIOWrapper):
-    """Text written to a :class:`_StagedFile`; an error in its ``with`` block deletes it."""
+    """Text written to a :class:`_StagedFile`: deleted, not renamed into place, after an
+    error in its ``with`` block or in writing out its last text."""
 
     def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
         self.buffer._failed = exc is not None
-        super().__exit__(exc_type, exc, traceback)
+        self.close()
         if exc is not None:
             raise_if_out_of_room(self.buffer.path, exc, self.buffer.written)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush()
+        except BaseException as error:
+            self.buffer._failed = True
+            super().close()
+            raise_if_out_of_room(self.buffer.path, error, self.buffer.written)
+            raise
+        super().close()
+
+    def __del__(self) -> None:
+        if not self.closed:  # dropped without close: an error left it half-written
+            self.buffer._failed = True
+            self.close()
 
 
 def make_saves_atomic(dataset: Any) -> bool:
