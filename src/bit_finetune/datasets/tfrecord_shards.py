@@ -15,11 +15,11 @@ that folder to ``path`` (:func:`~bit_finetune.datasets.atomic.staged_folder`), s
 interrupted save never leaves a set that looks finished. A set counts as complete only
 when its manifest exists and agrees with the files: names, sizes and counts, and with
 ``verify: checksum`` also SHA-256. Training and evaluation check every file of the split
-they read against its size and SHA-256 (:meth:`ShardSet.verify`, about 850 MiB/s) and
-name a damaged or missing one; damage after that check is caught on reading by
-TFRecord's own per-record CRCs (:meth:`ShardSet.naming_damage` names the file). All file
-access goes through ``tf.io.gfile``, so any filesystem TensorFlow supports can be read
-and written; the swap is atomic where a folder rename is (local filesystems).
+they read against its size and SHA-256 (:meth:`ShardSet.verify`) and name a damaged or
+missing one; damage after that check is caught on reading by TFRecord's own per-record
+CRCs (:meth:`ShardSet.naming_damage` names the file). All file access goes through
+``tf.io.gfile``, so any filesystem TensorFlow supports can be read and written; the swap
+is atomic where a folder rename is (local filesystems).
 
 Shard count: a split of ``n`` examples gets ``ceil(n / examples_per_shard)`` files,
 rounded up to a multiple of :data:`SHARD_MULTIPLE` (8) once it needs more than one, so
@@ -258,10 +258,8 @@ class ShardSet:
                 f"one of {', '.join(os.path.basename(f) for f in self.files(split))}"
             ]
             reason = re.search(r"\w+ record at \d+", error.message or "")
-            raise self._damage_error(
-                split, f"a record could not be read ({reason[0] if reason else 'data loss'}): "
-                f"{'; '.join(files)}"
-            ) from error
+            problem = f"a record could not be read ({reason[0] if reason else 'data loss'})"
+            raise self._damage_error(split, f"{problem}: {'; '.join(files)}") from error
 
     def _damage_error(self, split: str, problem: str) -> ShardDamagedError:
         """The error for damage (``problem``) to the files of ``split``, with the fix."""
