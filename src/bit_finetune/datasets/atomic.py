@@ -118,8 +118,9 @@ def staged_folder(path: str, folders: Folders = LOCAL) -> Iterator[str]:
         yield staging
         _swap_in(staging, path, folders)
     except BaseException as error:
-        written = folders.size(staging) if folders.exists(staging) else 0
+        written = 0
         if folders.exists(staging):
+            written = folders.size(staging)
             folders.remove(staging)
         raise_if_out_of_room(path, error, written)
         raise
