@@ -192,6 +192,7 @@ class TrainingParams:
     seed: int = 0
     deterministic: bool = False
     resume: bool = True
+    skip_damaged_records: bool = False
     cluster_start_timeout: float = bounded(600.0, lo=1.0)
     progress: bool = True
 

@@ -23,6 +23,11 @@ class ConfigError(UserError, ValueError):
     with its key (``training.model.weights: ...``)."""
 
 
+class StorageFullError(UserError, OSError):
+    """A save ran out of room (a full disk, a disk quota, the file size limit); the
+    message names the artefact, the space the save needed and the space free."""
+
+
 class ModelError(UserError, ValueError):
     """The model package cannot build or load what it was asked for. ``subject`` says
     which choice was wrong; the layer that read the parameters names its key
@@ -68,14 +73,17 @@ def naming_keys(section: str = "training") -> Iterator[None]:
 def expected(error: BaseException) -> UserError | None:
     """The :class:`UserError` behind ``error`` (itself, or a cause or context of it, as
     Kedro wraps a dataset's error), or None for a bug."""
+    return next((e for e in chain(error) if isinstance(e, UserError)), None)
+
+
+def chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, then each error behind it (its cause, else its context)."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
-        if isinstance(current, UserError):
-            return current
+        yield current
         seen.add(id(current))
         current = current.__cause__ or current.__context__
-    return None
 
 
 def wants_traceback() -> bool:

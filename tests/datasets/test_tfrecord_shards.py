@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +14,17 @@ import pytest
 import tensorflow as tf
 from kedro.io import DatasetError
 from PIL import Image
+from storage_faults import damage_record
 
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample, make_example
 from bit_finetune.datasets.tfrecord_shards import (
     FEATURES,
     IncompleteShardSetError,
+    ShardDamagedError,
     TFRecordShardsDataset,
     shard_count,
 )
+from bit_finetune.errors import UserError
 
 SIZE = 8
 LABELS = ["cat", "dog", "fox"]
@@ -115,12 +120,12 @@ def test_folder_without_manifest_is_not_complete(written: Path):
 
 
 def _truncate_file(path: Path) -> None:
-    shard = sorted(path.glob("train-*"))[0]
+    shard = min(path.glob("train-*"))
     shard.write_bytes(shard.read_bytes()[:-5])
 
 
 def _remove_file(path: Path) -> None:
-    sorted(path.glob("train-*"))[-1].unlink()
+    max(path.glob("train-*")).unlink()
 
 
 def _overstate_count(path: Path) -> None:
@@ -151,7 +156,7 @@ def test_inconsistent_manifest_is_not_complete(written: Path, damage, message: s
 
 
 def test_checksum_verification_catches_same_size_damage(written: Path):
-    shard = sorted(written.glob("test-*"))[0]
+    shard = min(written.glob("test-*"))
     data = bytearray(shard.read_bytes())
     data[-3] ^= 0xFF
     shard.write_bytes(bytes(data))
@@ -160,6 +165,51 @@ def test_checksum_verification_catches_same_size_damage(written: Path):
     assert not checked.exists()
     with pytest.raises(IncompleteShardSetError, match="does not match its SHA-256"):
         checked.load()
+
+
+def test_verify_names_the_damaged_and_missing_files_of_the_split(written: Path):
+    shards = TFRecordShardsDataset(str(written)).load()
+    damaged = written / "train-00002-of-00008.tfrecord"
+    recorded = manifest(written)["splits"]["train"]["files"][2]["sha256"]
+    damage_record(damaged, 1)
+    found = hashlib.sha256(damaged.read_bytes()).hexdigest()
+    (written / "train-00005-of-00008.tfrecord").unlink()
+    shards.verify("test")  # only the split read is checked
+    with pytest.raises(ShardDamagedError) as failure:
+        shards.verify("train")
+    message = str(failure.value)
+    assert isinstance(failure.value, UserError)
+    assert message.startswith(f"tfrecord_shards: split 'train' of the shard set at {written} ")
+    assert (
+        f"train-00002-of-00008.tfrecord does not match its SHA-256 in the manifest (it has "
+        f"{found[:16]}..., the manifest says {recorded[:16]}...)"
+    ) in message
+    assert "train-00005-of-00008.tfrecord is missing" in message
+    assert message.endswith("Rewrite the shards with `kedro run --pipelines preprocessing`")
+
+
+def test_a_record_damaged_after_the_check_is_named(written: Path):
+    shards = TFRecordShardsDataset(str(written)).load()
+    shards.verify("train")
+    damage_record(written / "train-00004-of-00008.tfrecord", 0)
+    with pytest.raises(ShardDamagedError) as failure, shards.naming_damage("train"):
+        list(shards.dataset("train"))
+    assert re.search(
+        r"a record could not be read \(corrupted record at \d+\): "
+        r"train-00004-of-00008\.tfrecord does not match its SHA-256",
+        str(failure.value),
+    )
+    assert isinstance(failure.value.__cause__, tf.errors.DataLossError)
+
+
+def test_skipping_damage_reads_a_file_up_to_its_first_damaged_record(written: Path):
+    shards = TFRecordShardsDataset(str(written)).load()
+    damage_record(written / "train-00000-of-00008.tfrecord", 1)  # records 0, 1, 2: img-0..2
+    (damaged,) = shards.damaged("train")
+    assert (damaged.records, shards.readable_records(damaged), damaged.missing) == (3, 1, False)
+    read = shards.dataset("train", skip_damaged=True).as_numpy_iterator()
+    ids = sorted(int(e["id"].decode().removeprefix("img-")) for e in read)
+    assert ids == [0, *range(3, 20)]
 
 
 def test_failed_save_keeps_the_old_set(written: Path):
@@ -190,7 +240,7 @@ def test_failed_save_keeps_the_old_set(written: Path):
 
 
 def test_save_removes_what_a_killed_save_left(written: Path):
-    stale = written.parent / ".shards.partial-0123abcd"
+    stale = written.parent / ".shards.0123abcd.partial"
     stale.mkdir()
     (stale / "train-00000.partial").write_bytes(b"half a shard")
     TFRecordShardsDataset(str(written)).save(payload({"train": [1]}))

@@ -3,7 +3,7 @@ as it was, names the path in its error, and leaves no partial file behind."""
 
 from __future__ import annotations
 
-import errno
+import functools
 import json
 import os
 import stat
@@ -13,7 +13,6 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
-from fsspec.implementations.local import LocalFileOpener
 from kedro.io import DatasetError
 from kedro.io.core import Version
 from kedro_datasets.json import JSONDataset
@@ -22,6 +21,7 @@ from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
 from reliability.project import files, new_project, partial_files, run_in_process, tiny
+from storage_faults import fail_writes_after
 from tiny_project import variant_environment
 
 from bit_finetune.datasets import ParquetTableDataset
@@ -68,23 +68,7 @@ KINDS = {
 def disk_full_after(monkeypatch):
     """``disk_full_after(n)``: every file written from now on fails with ENOSPC once it
     holds ``n`` bytes, as on a full disk (the bytes up to the limit do reach the file)."""
-
-    def arm(limit: int, where: str = "") -> None:
-        original = LocalFileOpener.write
-
-        def write(self, data, *args, **kwargs):
-            if where not in str(self.path):
-                return original(self, data, *args, **kwargs)
-            room = limit - self.f.tell()
-            if len(data) > room:
-                original(self, bytes(data)[: max(room, 0)])
-                self.f.flush()
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-            return original(self, data, *args, **kwargs)
-
-        monkeypatch.setattr(LocalFileOpener, "write", write)
-
-    return arm
+    return functools.partial(fail_writes_after, monkeypatch)
 
 
 def same(a, b) -> bool:

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import numpy as np
+import pytest
 import tensorflow as tf
+from storage_faults import damage_record
 
 from bit_finetune.config import AugmentParams
+from bit_finetune.datasets.tfrecord_shards import ShardDamagedError
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, shard_examples, train_dataset
-from tests.training.tiny import CLASSES, CROP, tiny_data, tiny_recipe
+from tests.training.tiny import CLASSES, CROP, colour_shards, tiny_data, tiny_recipe
 
 NO_AUGMENT = AugmentParams(random_crop=False, random_flip=False)
 
@@ -124,3 +130,51 @@ def test_seeds_differ_by_pipeline_and_start_step():
         == 4
     )
     assert pipeline_seeds(5, 10, 1) == pipeline_seeds(5, 10, 1)
+
+
+@pytest.fixture
+def shards(tmp_path):
+    """40 train images in 8 shard files of 5."""
+    return colour_shards(tmp_path / "shards", {"train": 40})
+
+
+def train_file(shards, index: int) -> Path:
+    return Path(shards.files("train")[index])
+
+
+def test_training_reads_only_verified_shards(shards):
+    data = TrainData.from_shards(shards)
+    assert data.examples == 40 and data.files == tuple(shards.files("train"))
+    damage_record(train_file(shards, 2), 3)
+    with pytest.raises(ShardDamagedError, match="train-00002-of-00008.tfrecord does not match"):
+        TrainData.from_shards(shards)
+
+
+def test_skipped_damaged_records_are_counted(shards, caplog):
+    damage_record(train_file(shards, 2), 3)  # its records 3 and 4 are lost
+    train_file(shards, 6).unlink()  # all 5 of its records
+    with caplog.at_level(logging.WARNING):
+        data = TrainData.from_shards(shards, skip_damaged=True)
+    assert data.examples == 33 and len(data.files) == 7
+    assert sum(1 for _ in data.read(None)) == 33
+    (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(
+        "training.skip_damaged_records: 7 of the 40 records of split 'train' are skipped in "
+        "every epoch: train-00002-of-00008.tfrecord does not match its SHA-256"
+    )
+    assert warning.endswith(": 2 of its 5 records; train-00006-of-00008.tfrecord is missing: "
+                            "5 of its 5 records")
+
+
+def test_a_shard_damaged_after_the_check_is_named_while_training_reads_it(shards):
+    data = TrainData.from_shards(shards)
+    damage_record(train_file(shards, 0), 1)
+    batches = train_dataset(
+        data, tiny_recipe(batch_size=8), NO_AUGMENT, shuffle_buffer=8, seeds=(1, 2, 3),
+        context=context(1, 0, 1),
+    )
+    with pytest.raises(ShardDamagedError) as failure, data.naming_damage():
+        for _ in batches.take(10):
+            pass
+    assert "a record could not be read (corrupted record at" in str(failure.value)
+    assert "train-00000-of-00008.tfrecord does not match its SHA-256" in str(failure.value)

@@ -1,32 +1,214 @@
-"""Atomic saves for the file datasets of kedro-datasets on the local file system.
+"""Atomic saves: the one mechanism by which every artefact is written.
 
-kedro-datasets (Parquet, CSV, JSON, Matplotlib, TensorFlow model...) write straight into
-the target file, so a run killed mid-save, or a disk that fills up, leaves a truncated
-file where the finished artefact was: a later stage fails on it, and a truncated CSV
-even loads as a shorter table. :func:`make_saves_atomic` gives such a dataset a private
-file system on which each file a save writes goes to a hidden sibling
-(``.<name>.<random>.partial``) and is renamed over the target once complete, when it is
-closed (its ``with`` block ends) without an error. A rename within a folder is atomic on
-POSIX file systems, so the target holds the previous artefact or the new one, never a
-mix. A failed save deletes its partial file, and the next save of the same file deletes
-any that a killed process left behind.
+A file is written to a hidden sibling ``.<name>.<random>.partial`` and renamed over the
+target once complete, when it is closed (its ``with`` block ends) without an error:
+:func:`staged_file`, and every file that a kedro-datasets dataset (Parquet, CSV, JSON,
+Matplotlib, TensorFlow model...) writes once :func:`make_saves_atomic` gave it a
+:class:`StagedLocalFileSystem`. A folder (:func:`staged_folder`: shard sets,
+SavedModels) is written to a hidden sibling folder of the same kind; once complete, the
+old folder is renamed aside (``.<name>.<random>.replaced``), the new one into place,
+and the old one deleted. A rename within a folder is atomic on POSIX file systems, so
+the target holds the previous artefact or the new one, never a mix. A failed save
+deletes what it wrote, and the next save of the same target deletes whatever a killed
+process left behind.
+
+A save that runs out of room (no space left on the device, a disk quota, the file size
+limit) raises :class:`~bit_finetune.errors.StorageFullError` naming the target, what the
+save had written when it failed and the space free on that file system.
 """
 
 from __future__ import annotations
 
-import glob
+import errno
 import io
 import logging
 import os
+import re
 import shutil
 import tempfile
-from typing import Any
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
 
 from fsspec.implementations.local import LocalFileOpener, LocalFileSystem
 
+from bit_finetune.errors import StorageFullError, chain
+from bit_finetune.training.workspaces import human_size
+
 logger = logging.getLogger(__name__)
 
-PARTIAL_SUFFIX = ".partial"
+PARTIAL, REPLACED = "partial", "replaced"
+PARTIAL_SUFFIX = f".{PARTIAL}"
+OUT_OF_ROOM = {
+    errno.ENOSPC: "free some space on that file system",
+    errno.EDQUOT: "free some space within your disk quota",
+    errno.EFBIG: "raise the file size limit (ulimit -f)",
+}
+"""The errors of a save that ran out of room, and their fix."""
+
+
+class Folders(Protocol):
+    """The file system calls a staged folder makes (:class:`LocalFolders` by default)."""
+
+    def listdir(self, path: str) -> list[str]: ...
+
+    def makedirs(self, path: str) -> None: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def rename(self, source: str, target: str) -> None: ...
+
+    def remove(self, path: str) -> None:
+        """Delete a file, or a folder and everything in it."""
+
+    def size(self, path: str) -> int:
+        """Bytes of a file, or of every file under a folder."""
+
+
+class LocalFolders:
+    """:class:`Folders` on the local file system."""
+
+    def listdir(self, path: str) -> list[str]:
+        return os.listdir(path) if os.path.isdir(path) else []
+
+    def makedirs(self, path: str) -> None:
+        os.makedirs(path, exist_ok=True)
+
+    def exists(self, path: str) -> bool:
+        return os.path.lexists(path)
+
+    def rename(self, source: str, target: str) -> None:
+        os.rename(source, target)
+
+    def remove(self, path: str) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+
+    def size(self, path: str) -> int:
+        if not os.path.isdir(path):
+            return os.path.getsize(path)
+        return sum(
+            os.path.getsize(os.path.join(root, name))
+            for root, _, names in os.walk(path)
+            for name in names
+        )
+
+
+LOCAL = LocalFolders()
+
+
+def staged_file(path: str | os.PathLike[str], mode: str = "wb", **kwargs: Any) -> Any:
+    """``path`` opened for writing (``wb``, or ``w`` for text), atomically: use it in a
+    ``with`` block; parent folders are created."""
+    return StagedLocalFileSystem(auto_mkdir=True).open(os.fspath(path), mode, **kwargs)
+
+
+@contextmanager
+def staged_folder(path: str, folders: Folders = LOCAL) -> Iterator[str]:
+    """A new hidden folder beside ``path`` to write into: when the ``with`` block ends
+    without an error it replaces ``path``, else it is deleted."""
+    parent, name = _parent_and_name(path)
+    sweep(parent, name, folders)
+    staging = _sibling(parent, name, PARTIAL)
+    try:
+        folders.makedirs(staging)
+        yield staging
+        _swap_in(staging, path, folders)
+    except BaseException as error:
+        written = 0
+        if folders.exists(staging):
+            written = folders.size(staging)
+            folders.remove(staging)
+        raise_if_out_of_room(path, error, written)
+        raise
+
+
+def sweep(parent: str, name: str, folders: Folders = LOCAL) -> None:
+    """Delete what saves of ``name`` in ``parent`` that did not finish left behind."""
+    leftover = re.compile(rf"\.{re.escape(name)}\.[^./]+\.(?:{PARTIAL}|{REPLACED})")
+    for entry in folders.listdir(parent):
+        if leftover.fullmatch(entry.rstrip("/")):
+            stale = os.path.join(parent, entry.rstrip("/"))
+            logger.info("Removing %s, left by a save that did not finish", stale)
+            folders.remove(stale)
+
+
+def raise_if_out_of_room(target: str, error: BaseException, written: int | None) -> None:
+    """Raise :class:`StorageFullError` from ``error`` when it (or an error behind it)
+    says the save of ``target`` ran out of room after writing ``written`` bytes (None:
+    not known)."""
+    code = _out_of_room(error)
+    if code is None:
+        return
+    needed = (
+        "more room" if written is None
+        else f"more than the {human_size(written)} it had written when it failed"
+    )
+    free = _free_bytes(target)
+    raise StorageFullError(
+        f"{target}: not saved ({os.strerror(code)}): the save needs {needed}"
+        f"{'' if free is None else f', and {human_size(free)} is free on that file system'}"
+        f"; the previous version is kept. To save it, {OUT_OF_ROOM[code]} and run again"
+    ) from error
+
+
+def _out_of_room(error: BaseException) -> int | None:
+    """The errno of running out of room behind ``error``: an ``OSError``'s own, or the
+    system's message for it in the text (TensorFlow's file errors end with it); None
+    when there is none, or when a :class:`StorageFullError` already says so."""
+    errors = list(chain(error))
+    if any(isinstance(e, StorageFullError) for e in errors):
+        return None
+    for current in errors:
+        if isinstance(current, OSError) and current.errno in OUT_OF_ROOM:
+            return current.errno
+        for code in OUT_OF_ROOM:
+            if os.strerror(code) in str(current):
+                return code
+    return None
+
+
+def _free_bytes(target: str) -> int | None:
+    """Space free to this user on the file system of local path ``target``."""
+    if "://" in target:
+        return None
+    folder = os.path.abspath(target)
+    while not os.path.isdir(folder) and os.path.dirname(folder) != folder:
+        folder = os.path.dirname(folder)
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def _parent_and_name(path: str) -> tuple[str, str]:
+    parent, name = os.path.split(os.fspath(path).rstrip("/"))
+    return parent or ".", name
+
+
+def _sibling(parent: str, name: str, kind: str) -> str:
+    """A new hidden path ``.<name>.<random>.<kind>`` in ``parent``."""
+    return os.path.join(parent, f".{name}.{uuid.uuid4().hex[:12]}.{kind}")
+
+
+def _swap_in(staging: str, path: str, folders: Folders) -> None:
+    """Move the finished ``staging`` folder to ``path``. An old folder there is renamed
+    aside first and deleted only after the new one is in place; if moving the new one
+    fails, the old one is put back."""
+    if not folders.exists(path):
+        folders.rename(staging, path)
+        return
+    retired = _sibling(*_parent_and_name(path), REPLACED)
+    folders.rename(path, retired)
+    try:
+        folders.rename(staging, path)
+    except BaseException:
+        folders.rename(retired, path)
+        raise
+    folders.remove(retired)
 
 
 class StagedLocalFileSystem(LocalFileSystem):
@@ -64,26 +246,28 @@ class _StagedFile(LocalFileOpener):
 
     _finished = False
     _failed = False
+    written = 0
+    """Bytes that reached the partial file, once it is deleted after an error."""
 
     def _open(self) -> None:
         if self.f is not None and not self.f.closed:
             return
-        folder, name = os.path.split(self.path)
-        for stale in glob.glob(os.path.join(glob.escape(folder or "."),
-                                            f".{glob.escape(name)}.*{PARTIAL_SUFFIX}")):
-            logger.info("Removing %s, left by a save that did not finish", stale)
-            os.remove(stale)
+        folder, name = _parent_and_name(self.path)
+        sweep(folder, name)
         try:
             handle, self.temp = tempfile.mkstemp(
-                prefix=f".{name}.", suffix=PARTIAL_SUFFIX, dir=folder or "."
+                prefix=f".{name}.", suffix=PARTIAL_SUFFIX, dir=folder
             )
         except OSError as exc:  # name the artefact, not the temporary file
+            raise_if_out_of_room(self.path, exc, 0)
             raise type(exc)(exc.errno, exc.strerror, self.path) from exc
         self.f = os.fdopen(handle, self.mode)
 
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        self._failed = exc_type is not None
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        self._failed = exc is not None
         self.close()
+        if exc is not None:
+            raise_if_out_of_room(self.path, exc, self.written)
 
     def close(self) -> None:
         if self._finished:
@@ -91,14 +275,19 @@ class _StagedFile(LocalFileOpener):
         self._finished = True
         try:
             self.f.close()  # the last bytes may still fail to reach the disk
-        except BaseException:
-            self._failed = True
+        except BaseException as error:
+            self._discard()
+            raise_if_out_of_room(self.path, error, self.written)
             raise
-        finally:
-            if self._failed:
-                os.remove(self.temp)
-        if not self._failed:
+        if self._failed:
+            self._discard()
+        else:
             super().commit()
+
+    def _discard(self) -> None:
+        self._failed = True
+        self.written = os.path.getsize(self.temp)
+        os.remove(self.temp)
 
     def __del__(self) -> None:
         if not self._finished:  # dropped without close: an error left it half-written
@@ -107,11 +296,31 @@ class _StagedFile(LocalFileOpener):
 
 
 class _StagedText(io.TextIOWrapper):
-    """Text written to a :class:`_StagedFile`; an error in its ``with`` block deletes it."""
+    """Text written to a :class:`_StagedFile`: deleted, not renamed into place, after an
+    error in its ``with`` block or in writing out its last text."""
 
-    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
-        self.buffer._failed = exc_type is not None
-        super().__exit__(exc_type, exc, traceback)
+    def __exit__(self, exc_type: object, exc: BaseException | None, traceback: object) -> None:
+        self.buffer._failed = exc is not None
+        self.close()
+        if exc is not None:
+            raise_if_out_of_room(self.buffer.path, exc, self.buffer.written)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.flush()
+        except BaseException as error:
+            self.buffer._failed = True
+            super().close()
+            raise_if_out_of_room(self.buffer.path, error, self.buffer.written)
+            raise
+        super().close()
+
+    def __del__(self) -> None:
+        if not self.closed:  # dropped without close: an error left it half-written
+            self.buffer._failed = True
+            self.close()
 
 
 def make_saves_atomic(dataset: Any) -> bool:

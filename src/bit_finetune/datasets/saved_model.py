@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
 from kedro_datasets._typing import JSONPreview
 
+from bit_finetune.datasets.atomic import staged_folder
 from bit_finetune.datasets.previews import shape_text
 
 
@@ -19,9 +18,9 @@ class SavedModelDataset(AbstractDataset[Any, Any]):
 
     A module with a ``serving_signatures()`` method (see
     :class:`bit_finetune.training.export.ServingModule`) is saved with those signatures.
-    The SavedModel is written to a temporary sibling folder and renamed into place, so
-    ``path`` only ever holds a complete model; ``exists()`` checks for its
-    ``saved_model.pb``.
+    The SavedModel is written to a hidden sibling folder and renamed into place
+    (:func:`~bit_finetune.datasets.atomic.staged_folder`), so ``path`` only ever holds a
+    complete model; ``exists()`` checks for its ``saved_model.pb``.
 
     Args:
         path: the SavedModel folder (local file system).
@@ -46,21 +45,8 @@ class SavedModelDataset(AbstractDataset[Any, Any]):
         import tensorflow as tf
 
         signatures = data.serving_signatures() if hasattr(data, "serving_signatures") else None
-        parent, name = self._path.parent, self._path.name
-        parent.mkdir(parents=True, exist_ok=True)
-        token = uuid.uuid4().hex[:12]
-        staging, retired = parent / f".{name}.partial-{token}", parent / f".{name}.old-{token}"
-        try:
-            tf.saved_model.save(data, str(staging), signatures=signatures)
-            if self._path.exists():
-                self._path.rename(retired)
-            staging.rename(self._path)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            if retired.exists() and not self._path.exists():
-                retired.rename(self._path)
-            raise
-        shutil.rmtree(retired, ignore_errors=True)
+        with staged_folder(str(self._path)) as staging:
+            tf.saved_model.save(data, staging, signatures=signatures)
 
     def _exists(self) -> bool:
         return (self._path / "saved_model.pb").is_file()

@@ -11,14 +11,15 @@ examples skipped while writing, and the metadata the writer supplied (label name
 image size, encoding...).
 
 A save writes into a hidden sibling folder, the manifest last, and only then renames
-that folder to ``path`` (the old set is moved aside first and deleted after), so an
+that folder to ``path`` (:func:`~bit_finetune.datasets.atomic.staged_folder`), so an
 interrupted save never leaves a set that looks finished. A set counts as complete only
 when its manifest exists and agrees with the files: names, sizes and counts, and with
-``verify: checksum`` also SHA-256. Damage inside a record is caught on reading by
-TFRecord's own per-record CRCs. The next save removes the hidden folder a killed save
-leaves behind. All file access goes through ``tf.io.gfile``, so any filesystem
-TensorFlow supports can be read; the swap is atomic where a folder rename is (local
-filesystems).
+``verify: checksum`` also SHA-256. Training and evaluation check every file of the split
+they read against its size and SHA-256 (:meth:`ShardSet.verify`) and name a damaged or
+missing one; damage after that check is caught on reading by TFRecord's own per-record
+CRCs (:meth:`ShardSet.naming_damage` names the file). All file access goes through
+``tf.io.gfile``, so any filesystem TensorFlow supports can be read and written; the swap
+is atomic where a folder rename is (local filesystems).
 
 Shard count: a split of ``n`` examples gets ``ceil(n / examples_per_shard)`` files,
 rounded up to a multiple of :data:`SHARD_MULTIPLE` (8) once it needs more than one, so
@@ -33,18 +34,22 @@ import json
 import logging
 import math
 import os
-import uuid
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict
+import re
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 import tensorflow as tf
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
+from bit_finetune.datasets.atomic import staged_folder
 from bit_finetune.datasets.previews import table
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
 from bit_finetune.errors import UserError
+from bit_finetune.training.workspaces import human_size
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +58,8 @@ MANIFEST = "manifest.json"
 SHARD_MULTIPLE = 8
 _RESERVED = {"format_version", "examples_per_shard", "features", "splits"}
 _HASH_BLOCK = 1 << 20
+REWRITE = "kedro run --pipelines preprocessing"
+"""The command that writes the shard set anew."""
 
 FEATURES = {
     "image": tf.io.FixedLenFeature([], tf.string),
@@ -76,6 +83,56 @@ _FEATURE_DOCS = {
 
 class IncompleteShardSetError(UserError, DatasetError):
     """The folder holds no complete, consistent shard set."""
+
+
+class ShardDamagedError(IncompleteShardSetError):
+    """Shard files of a split are missing, or differ from the manifest (size, SHA-256,
+    a record that cannot be read)."""
+
+
+@dataclass(frozen=True)
+class DamagedShard:
+    """A shard file that disagrees with the manifest: ``problem`` says how (expected
+    against found); it holds ``records`` records by the manifest."""
+
+    path: str
+    problem: str
+    records: int
+    missing: bool
+
+
+class _GFileFolders:
+    """:class:`~bit_finetune.datasets.atomic.Folders` through ``tf.io.gfile``."""
+
+    def listdir(self, path: str) -> list[str]:
+        return tf.io.gfile.listdir(path) if tf.io.gfile.isdir(path) else []
+
+    def makedirs(self, path: str) -> None:
+        tf.io.gfile.makedirs(path)
+
+    def exists(self, path: str) -> bool:
+        return tf.io.gfile.exists(path)
+
+    def rename(self, source: str, target: str) -> None:
+        tf.io.gfile.rename(source, target)
+
+    def remove(self, path: str) -> None:
+        if tf.io.gfile.isdir(path):
+            tf.io.gfile.rmtree(path)
+        else:
+            tf.io.gfile.remove(path)
+
+    def size(self, path: str) -> int:
+        if not tf.io.gfile.isdir(path):
+            return tf.io.gfile.stat(path).length
+        return sum(
+            tf.io.gfile.stat(os.path.join(root, name)).length
+            for root, _, names in tf.io.gfile.walk(path)
+            for name in names
+        )
+
+
+GFILE = _GFileFolders()
 
 
 def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[str, tf.Tensor]:
@@ -143,19 +200,80 @@ class ShardSet:
     def count(self, split: str) -> int:
         return int(self._split(split)["count"])
 
-    def dataset(self, split: str, files: Sequence[str] | None = None) -> tf.data.Dataset:
-        """Parsed records of ``split`` (or of just ``files``), in a deterministic order."""
+    def dataset(
+        self, split: str, files: Sequence[str] | None = None, skip_damaged: bool = False
+    ) -> tf.data.Dataset:
+        """Parsed records of ``split`` (or of just ``files``), in a deterministic order;
+        with ``skip_damaged`` a file is read up to its first record that cannot be read."""
         paths = list(files) if files is not None else self.files(split)
         if not paths:
             raise ValueError(f"split {split!r} of the shard set at {self.path} has no files")
         records = tf.data.TFRecordDataset(
             paths, num_parallel_reads=tf.data.AUTOTUNE if len(paths) > 1 else None
         )
+        if skip_damaged:
+            records = records.ignore_errors(log_warning=True)
         size = self.image_size
         return records.map(
             lambda serialized: parse_example(serialized, size),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+
+    def damaged(self, split: str) -> list[DamagedShard]:
+        """The split's files that are missing or differ from the manifest in size or
+        SHA-256 (every file is read)."""
+        started = time.perf_counter()
+        entries = self._split(split)["files"]
+        found = []
+        for entry in entries:
+            path = os.path.join(self.path, entry["name"])
+            problem = _file_problem(path, entry, checksum=True)
+            if problem:
+                missing = not tf.io.gfile.exists(path)
+                found.append(DamagedShard(path, problem, int(entry["count"]), missing))
+        logger.info(
+            "Checked the %d files of split '%s' (%s) against the manifest in %.1f s",
+            len(entries), split, human_size(sum(e["bytes"] for e in entries)),
+            time.perf_counter() - started,
+        )
+        return found
+
+    def verify(self, split: str) -> None:
+        """Check every file of ``split`` against the manifest (size and SHA-256); raise
+        :class:`ShardDamagedError` naming those that are missing or differ."""
+        damaged = self.damaged(split)
+        if damaged:
+            raise self._damage_error(split, "; ".join(d.problem for d in damaged))
+
+    @contextmanager
+    def naming_damage(self, split: str) -> Iterator[None]:
+        """Re-raise a record of ``split`` that cannot be read (``tf.errors.DataLossError``:
+        a shard damaged after it was verified) as :class:`ShardDamagedError` naming the
+        files that differ from the manifest now, or all of the split's files."""
+        try:
+            yield
+        except tf.errors.DataLossError as error:
+            damaged = self.damaged(split)
+            files = [d.problem for d in damaged] or [
+                f"one of {', '.join(os.path.basename(f) for f in self.files(split))}"
+            ]
+            reason = re.search(r"\w+ record at \d+", error.message or "")
+            problem = f"a record could not be read ({reason[0] if reason else 'data loss'})"
+            raise self._damage_error(split, f"{problem}: {'; '.join(files)}") from error
+
+    def _damage_error(self, split: str, problem: str) -> ShardDamagedError:
+        """The error for damage (``problem``) to the files of ``split``, with the fix."""
+        return ShardDamagedError(
+            f"tfrecord_shards: split {split!r} of the shard set at {self.path} is damaged: "
+            f"{problem}. Rewrite the shards with `{REWRITE}`"
+        )
+
+    def readable_records(self, shard: DamagedShard) -> int:
+        """How many records of a damaged file can be read, up to the first that cannot."""
+        if shard.missing:
+            return 0
+        records = tf.data.TFRecordDataset(shard.path).ignore_errors()
+        return int(records.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
     def _split(self, split: str) -> dict[str, Any]:
         if split not in self.manifest["splits"]:
@@ -200,16 +318,7 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
     def save(self, data: ShardPayload) -> None:
         splits = dict(data.splits)
         _check_payload(data, splits)
-        parent, name = os.path.split(self._path)
-        parent = parent or "."
-        tf.io.gfile.makedirs(parent)
-        for kind in ("partial", "replaced"):
-            for stale in tf.io.gfile.glob(os.path.join(parent, f".{name}.{kind}-*")):
-                logger.info("Removing %s, left by an earlier write that did not finish", stale)
-                tf.io.gfile.rmtree(stale)
-        staging = os.path.join(parent, f".{name}.partial-{uuid.uuid4().hex[:12]}")
-        tf.io.gfile.makedirs(staging)
-        try:
+        with staged_folder(self._path, GFILE) as staging:
             written = {
                 split: _write_split(
                     staging, split, records, data.expected[split], data.examples_per_shard
@@ -225,11 +334,6 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
             }
             with tf.io.gfile.GFile(os.path.join(staging, MANIFEST), "w") as f:
                 f.write(json.dumps(manifest, indent=2) + "\n")
-            _swap_in(staging, self._path)
-        except BaseException:
-            if tf.io.gfile.exists(staging):
-                tf.io.gfile.rmtree(staging)
-            raise
         for split, entry in written.items():
             files = len(entry["files"])
             logger.info(
@@ -259,7 +363,7 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
 
     def _complete_manifest(self) -> dict[str, Any]:
         where = os.path.join(self._path, MANIFEST)
-        fix = "write it again with `kedro run --nodes preprocessing.write_shards`"
+        fix = f"rewrite it with `{REWRITE}`"
         if not tf.io.gfile.exists(where):
             raise IncompleteShardSetError(
                 f"tfrecord_shards: {self._path} holds no complete shard set ({MANIFEST} "
@@ -369,14 +473,28 @@ def _inconsistency(path: str, manifest: dict[str, Any], checksums: bool) -> str 
         if listed != entry["count"]:
             return f"split {split!r} counts {entry['count']} examples but its files hold {listed}"
         for f in files:
-            target = os.path.join(path, f["name"])
-            if not tf.io.gfile.exists(target):
-                return f"{f['name']} is missing"
-            size = tf.io.gfile.stat(target).length
-            if size != f["bytes"]:
-                return f"{f['name']} has {size} bytes, the manifest says {f['bytes']}"
-            if checksums and _sha256(target) != f["sha256"]:
-                return f"{f['name']} does not match its SHA-256 in the manifest"
+            problem = _file_problem(os.path.join(path, f["name"]), f, checksums)
+            if problem:
+                return problem
+    return None
+
+
+def _file_problem(path: str, entry: dict[str, Any], checksum: bool) -> str | None:
+    """How the file at ``path`` differs from its manifest ``entry`` (expected against
+    found), or None; with ``checksum`` its SHA-256 is computed too."""
+    name = entry["name"]
+    if not tf.io.gfile.exists(path):
+        return f"{name} is missing"
+    size = tf.io.gfile.stat(path).length
+    if size != entry["bytes"]:
+        return f"{name} has {size:,} bytes, the manifest says {entry['bytes']:,}"
+    if checksum:
+        digest = _sha256(path)
+        if digest != entry["sha256"]:
+            return (
+                f"{name} does not match its SHA-256 in the manifest (it has "
+                f"{digest[:16]}..., the manifest says {entry['sha256'][:16]}...)"
+            )
     return None
 
 
@@ -386,23 +504,3 @@ def _sha256(path: str) -> str:
         while block := f.read(_HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _swap_in(staging: str, path: str) -> None:
-    """Move the finished ``staging`` folder to ``path``, replacing any old set.
-
-    The old set is renamed aside first and deleted only after the new one is in place;
-    if moving the new one fails, the old one is put back.
-    """
-    if not tf.io.gfile.exists(path):
-        tf.io.gfile.rename(staging, path)
-        return
-    parent, name = os.path.split(path)
-    retired = os.path.join(parent or ".", f".{name}.replaced-{uuid.uuid4().hex[:12]}")
-    tf.io.gfile.rename(path, retired)
-    try:
-        tf.io.gfile.rename(staging, path)
-    except BaseException:
-        tf.io.gfile.rename(retired, path)
-        raise
-    tf.io.gfile.rmtree(retired)

@@ -11,6 +11,7 @@ whatever the number of replicas or workers. No string tensor ever reaches a devi
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +35,10 @@ class Shards(Protocol):
     image_size: int
 
     def files(self, split: str) -> list[str]: ...
+
+    def verify(self, split: str) -> None: ...
+
+    def naming_damage(self, split: str) -> AbstractContextManager[None]: ...
 
 
 @dataclass(frozen=True)
@@ -106,16 +111,22 @@ def split_outputs(
     desc: str,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Ids, labels and ``activation`` of the model's float32 outputs for every example
-    of ``split``, in record order (see :func:`predict_split`)."""
+    of ``split``, in record order (see :func:`predict_split`). The split's files are
+    verified against the manifest first, and a damaged one is named."""
+    shards.verify(split)
     files = shards.files(split)
-    ids, labels = read_keys(files)
+    with shards.naming_damage(split):
+        ids, labels = read_keys(files)
     replica_model = in_strategy_scope(model, strategy)
     width = int(replica_model.output_shape[-1])
     batches = eval_batches(files, shards.image_size, crop_size, batch_size)
     step = _forward_step(replica_model, strategy, activation)
     outputs = np.zeros((len(ids), width), dtype=np.float32)
     seen = np.zeros(len(ids), dtype=np.int64)
-    with tqdm(total=len(ids), unit="img", desc=desc, disable=not progress) as bar:
+    with (
+        shards.naming_damage(split),
+        tqdm(total=len(ids), unit="img", desc=desc, disable=not progress) as bar,
+    ):
         for batch in strategy.experimental_distribute_dataset(batches):
             positions, batch_outputs = (t.numpy() for t in step(batch))
             outputs[positions] = batch_outputs

@@ -12,13 +12,13 @@ Layout of ``<training_workspace>/<architecture>-<recipe hash>``::
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from bit_finetune.datasets.atomic import staged_file
 from bit_finetune.training.workspaces import RECIPE
 
 VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validation
@@ -28,11 +28,9 @@ HISTORY_COLUMNS = [
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write ``text`` to ``path`` atomically (:func:`~bit_finetune.datasets.atomic.staged_file`)."""
+    with staged_file(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def write_recipe(workspace: Path, record: Mapping[str, Any]) -> None:

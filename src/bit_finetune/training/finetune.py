@@ -61,7 +61,9 @@ def finetune(
 
         trainer = Trainer(build, recipe, params, workspace, strategy, record)
         validation = ValidationData.from_shards(shards, crop_size) if validating else None
-        return trainer.run(TrainData.from_shards(shards, SPLIT), validation)
+        data = TrainData.from_shards(shards, SPLIT, params.skip_damaged_records)
+        with data.naming_damage():
+            return trainer.run(data, validation)
 
     logger.info("Fine-tuning the head only, on backbone features computed once per image")
     built: list[keras.Model] = []

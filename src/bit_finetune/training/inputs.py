@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -25,21 +26,59 @@ class TrainData:
     ``files`` is None. Sources without files (in-memory data) leave ``files`` empty and
     are split by example instead. ``kind="features"``: each ``"image"`` is a backbone
     feature vector (float32 ``[F]``), taken as it is (see :mod:`.features`).
+
+    Iterate the data inside ``naming_damage()``: there a record of a shard file that
+    cannot be read (damaged after it was verified) stops with a
+    :class:`~bit_finetune.datasets.tfrecord_shards.ShardDamagedError` naming the file.
     """
 
     read: Callable[[list[str] | None], tf.data.Dataset]
     examples: int
     files: tuple[str, ...] = ()
     kind: Literal["images", "features"] = "images"
+    naming_damage: Callable[[], AbstractContextManager[None]] = nullcontext
 
     @classmethod
-    def from_shards(cls, shards: Any, split: str = "train") -> TrainData:
-        """A split of a ``ShardSet`` (the ``tfrecord_shards`` artefact)."""
+    def from_shards(cls, shards: Any, split: str = "train", skip_damaged: bool = False) -> TrainData:
+        """A split of a ``ShardSet`` (the ``tfrecord_shards`` artefact), its files
+        verified first (see :func:`verified_files`)."""
+        files, examples = verified_files(shards, split, skip_damaged)
         return cls(
-            read=lambda files: shards.dataset(split, files=files),
-            examples=shards.count(split),
-            files=tuple(shards.files(split)),
+            read=lambda chosen: shards.dataset(
+                split, files=files if chosen is None else chosen, skip_damaged=skip_damaged
+            ),
+            examples=examples,
+            files=tuple(files),
+            naming_damage=lambda: shards.naming_damage(split),
         )
+
+
+def verified_files(shards: Any, split: str, skip_damaged: bool) -> tuple[list[str], int]:
+    """The files of ``split`` to read and how many examples they yield, every file
+    checked against the manifest (size and SHA-256) first.
+
+    A missing or damaged file stops with ``ShardDamagedError`` naming it. With
+    ``skip_damaged`` (``training.skip_damaged_records``) a missing file is left out and a
+    damaged one read up to its first record that cannot be read; a warning counts the
+    records skipped.
+    """
+    if not skip_damaged:
+        shards.verify(split)
+        return shards.files(split), shards.count(split)
+    damaged = shards.damaged(split)
+    skipped = {shard.path: shard.records - shards.readable_records(shard) for shard in damaged}
+    if damaged:
+        logger.warning(
+            "training.skip_damaged_records: %d of the %d records of split '%s' are skipped "
+            "in every epoch: %s",
+            sum(skipped.values()),
+            shards.count(split),
+            split,
+            "; ".join(f"{s.problem}: {skipped[s.path]} of its {s.records} records" for s in damaged),
+        )
+    missing = {shard.path for shard in damaged if shard.missing}
+    files = [path for path in shards.files(split) if path not in missing]
+    return files, shards.count(split) - sum(skipped.values())
 
 
 def pipeline_seeds(seed: int, start_step: int, pipeline_id: int) -> tuple[int, int, int]:
