@@ -14,6 +14,7 @@ finishes.
 | disk full (ENOSPC) | training: classifier.keras | stops: path, reason, bytes written, space free; old model kept |
 | file size limit (EFBIG) | training: Keras's temporary file | stops naming classifier.keras; old model kept |
 | file size limit (EFBIG) | training: serving SavedModel | stops: path, reason, bytes written, space free; old model kept |
+| file size limit | training: a checkpoint | stops: the checkpoints folder and space; earlier checkpoints kept; rerun finishes |
 | disk full (ENOSPC) | training: workspace history.csv | stops: path, space; history and checkpoint of step 2 kept; rerun resumes |
 | disk full (ENOSPC) | evaluation: report.md | stops: path, space; old report kept; rerun finishes |
 """
@@ -281,3 +282,23 @@ def test_a_full_disk_while_writing_the_report_keeps_the_old_one(project, monkeyp
 
     monkeypatch.undo()
     run_in_process(project, tiny(), pipeline_names=["evaluation"])
+
+
+def test_a_full_disk_while_saving_a_checkpoint_keeps_the_earlier_ones(project, monkeypatch):
+    earlier = recipe_folder(project / "data" / WORKSPACES)
+    before = files(earlier)
+    limited = with_file_size_limit(tf.train.CheckpointManager.save, 10_000)
+    monkeypatch.setattr(tf.train.CheckpointManager, "save", limited)
+    reseeded = tiny(training__seed=1)  # a new recipe: its first checkpoint is saved at step 2
+
+    error = stopped(project, reseeded, pipeline_names=["training"])
+    assert isinstance(error, StorageFullError)
+    assert re.match(r".*/checkpoints: not saved \(File too large\): the save needs more room",
+                    str(error)), error
+    assert files(earlier) == before  # the other recipe's checkpoints untouched
+    assert not list((project / "data" / WORKSPACES).glob("*/checkpoints/*_temp"))
+
+    monkeypatch.undo()
+    run_in_process(project, reseeded, pipeline_names=["training"])
+    history = pd.read_csv(project / "data/07_model_output/training_history.csv")
+    assert history["step"].max() == 6

@@ -34,6 +34,7 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from bit_finetune.config import TrainingParams
+from bit_finetune.datasets.atomic import raise_if_out_of_room
 from bit_finetune.errors import ConfigError, UserError
 from bit_finetune.training import checkpoints as ckpt
 from bit_finetune.training import micro_batch, summaries
@@ -102,6 +103,19 @@ def train(
     retrained. With ``training.resume`` false nothing is restored (give a fresh folder).
     """
     return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data, validation)
+
+
+def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> None:
+    """Save the checkpoint of ``step``; running out of room is a
+    :class:`~bit_finetune.errors.StorageFullError` naming the folder (the checkpoints
+    before it stay, and a resume skips a cut one)."""
+    try:
+        manager.save(checkpoint_number=step)
+    except tf.errors.OpError as error:
+        # TensorFlow writes a checkpoint's files into `<prefix>_temp` before moving them.
+        shutil.rmtree(Path(manager.directory) / f"ckpt-{step}_temp", ignore_errors=True)
+        raise_if_out_of_room(manager.directory, error, None)
+        raise
 
 
 def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
@@ -437,7 +451,7 @@ class Trainer:
                         ckpt.write_history(
                             write_dir, pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS)
                         )
-                    manager.save(checkpoint_number=done)
+                    save_checkpoint(manager, done)
                     clock += time.perf_counter() - paused  # throughput excludes saving
         writer.flush()
         logger.info(
