@@ -15,6 +15,7 @@ warnings.filterwarnings(
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
 
+from bit_finetune.logs import plain_lines_when_piped
 from bit_finetune.shutdown import skip_final_collection
 from bit_finetune.tf_quiet import quiet_tensorflow_start_up
 
@@ -22,6 +23,8 @@ from bit_finetune.tf_quiet import quiet_tensorflow_start_up
 quiet_tensorflow_start_up()
 # No cycle collection over TensorFlow's heap when the run is over (1-2 s per command).
 skip_final_collection()
+# Written to a file or a pipe, the log is plain lines, never wrapped at 80 columns.
+plain_lines_when_piped()
 
 from bit_finetune.hooks import (
     CatalogOutputsHook,
