@@ -1,6 +1,8 @@
 """Shared fixtures: small, valid image folders written on demand. Kedro runs of the tests
 (in this process and in subprocesses) log as the project does, but to the console only:
-no test writes into the project's info.log."""
+no test writes into the project's info.log. They track nothing in MLflow unless a test
+switches tracking on (``BIT_FINETUNE_TRACKING=on``, as tests/training/test_tracking.py
+does): a store per project copy would only slow the suite down."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ def _console_logging() -> str:
 
 
 os.environ["KEDRO_LOGGING_CONFIG"] = _console_logging()
+os.environ["BIT_FINETUNE_TRACKING"] = "off"
 
 ImageFolderFactory = Callable[..., Path]
 

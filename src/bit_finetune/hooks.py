@@ -1,5 +1,5 @@
 """Kedro hooks: validate parameters before anything else, save outputs atomically (and,
-on a cluster, only on the chief), and record what produced a run."""
+on a cluster, only on the chief), record what produced a run, and track it in MLflow."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import AbstractDataset, MemoryDataset
 
-from bit_finetune.config import validate_all
+from bit_finetune.config import stage_params, validate_all
 from bit_finetune.datasets.atomic import make_saves_atomic
 from bit_finetune.datasets.run_lock import RunLock
 from bit_finetune.errors import ConfigError
+from bit_finetune.evaluation.report import FIGURES
+from bit_finetune.training import tracking
 from bit_finetune.training.cluster import is_chief
 
 logger = logging.getLogger(__name__)
@@ -192,3 +194,68 @@ def _version(package: str) -> str | None:
 
 def _plain(value: Any) -> bool:
     return value is None or isinstance(value, (str, int, float, bool, list, dict, tuple))
+
+
+# The artefacts an MLflow run keeps, by catalog name: the report beside its figures (as it
+# links them), then the tables and JSON.
+TRACKED_FIGURES = {
+    "resolution_plot": "resolution",
+    "class_balance_plot": "class_balance",
+    "training_curves_plot": "training_curves",
+    "confusion_matrix_plot": "confusion_matrix",
+    "mistakes_plot": "worst_mistakes",
+}
+TRACKED_ARTIFACTS = {
+    "run_report": "report/report.md",
+    **{name: f"report/{FIGURES[key][1]}" for name, key in TRACKED_FIGURES.items()},
+    "hyperrule": "hyperrule.json",
+    "metrics": "metrics.json",
+    "profile_summary": "profile_summary.json",
+    "rejected_images": "rejected_images.csv",
+    "training_history": "training_history.csv",
+}
+
+
+class TrackingHook:
+    """What an MLflow run records beyond kedro-mlflow's parameters (see
+    :mod:`bit_finetune.training.tracking`): a tracking server is checked before anything
+    runs; the run is named once the parameters are known; the HyperRule, the profile, the
+    scores, the artefacts and the classifier are logged as their nodes produce them.
+    Nothing happens when tracking is off."""
+
+    def __init__(self) -> None:
+        self._env = "default"
+
+    @hook_impl(tryfirst=True)
+    def after_context_created(self, context: Any) -> None:
+        config = context.config_loader
+        self._env = str(config["globals"].get("dataset") or self._env)
+        if tracking.tracking_enabled() and "mlflow" in config.config_patterns:
+            server = config["mlflow"].get("server") or {}
+            tracking.check_server(str(server.get("mlflow_tracking_uri") or ""))
+
+    @hook_impl(trylast=True)
+    def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        model = stage_params("training", catalog.load("parameters").get("training")).model
+        tracking.name_run(
+            env=self._env,
+            architecture=str(model.architecture),
+            weights=model.weights,
+            kedro_run_id=run_params.get("run_id") or run_params.get("session_id"),
+            git_commit=git_commit(Path(run_params.get("project_path") or ".")),
+        )
+
+    @hook_impl
+    def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        for name, value in outputs.items():
+            stem = name.rsplit(".", 1)[-1]
+            if stem == "hyperrule":
+                tracking.log_hyperrule(value)
+            elif stem == "profile_summary":
+                tracking.log_profile(value)
+            elif stem == "metrics":
+                tracking.log_scores(value)
+            elif stem == "serving_model":
+                tracking.log_classifier(value)
+            if stem in TRACKED_ARTIFACTS:
+                tracking.log_artifact(value, TRACKED_ARTIFACTS[stem])

@@ -26,3 +26,27 @@ def plain_lines_when_piped() -> None:
             plain.addFilter(log_filter)
         root.removeHandler(handler)
         root.addHandler(plain)
+
+
+# Warnings no user can act on: kedro-mlflow's pipeline model, which this project does not
+# use, warns as the `mlflow` extra's plugin loads, before the project's settings are read.
+UNACTIONABLE = ("Add type hints to the `predict` method",)
+
+
+class UnactionableWarnings(logging.Filter):
+    """Drops the records of :data:`UNACTIONABLE` warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(phrase in message for phrase in UNACTIONABLE)
+
+
+
+def drop_unactionable_warnings() -> None:
+    """Keep :data:`UNACTIONABLE` warnings out of the log (Kedro logs Python's warnings as
+    ``py.warnings``). Kedro calls this first thing as the project's ``kedro.init`` entry
+    point (pyproject.toml), before it loads the plugins; settings.py calls it for sessions
+    made without the CLI (notebooks, ``python -m bit_finetune``)."""
+    logger = logging.getLogger("py.warnings")
+    if not any(isinstance(existing, UnactionableWarnings) for existing in logger.filters):
+        logger.addFilter(UnactionableWarnings())

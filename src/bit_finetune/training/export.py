@@ -68,3 +68,18 @@ def serving_module(
 ) -> ServingModule:
     """Wrap ``model`` for serving at ``image_size`` (the HyperRule crop size)."""
     return ServingModule(model, image_size, label_names)
+
+
+class ProbabilitiesModule(tf.Module):
+    """The serving module called as a function: uint8 images in, class probabilities out,
+    the form MLflow's TensorFlow flavour serves (it calls the saved module)."""
+
+    def __init__(self, serving: ServingModule):
+        super().__init__(name="bit_probabilities")
+        self.serving = serving
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, "images")])
+    def __call__(self, images: tf.Tensor) -> tf.Tensor:
+        """Class probabilities for uint8 images (0..255) of any size."""
+        return self.serving.serve(images)["probabilities"]
+

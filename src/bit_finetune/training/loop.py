@@ -37,7 +37,7 @@ from bit_finetune.config import TrainingParams
 from bit_finetune.datasets.atomic import raise_if_out_of_room
 from bit_finetune.errors import ConfigError, UserError
 from bit_finetune.training import checkpoints as ckpt
-from bit_finetune.training import micro_batch, summaries
+from bit_finetune.training import micro_batch, summaries, tracking
 from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.cluster import is_chief
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
@@ -218,6 +218,8 @@ class Trainer:
         )
         start = int(self.step.numpy())
         history = ckpt.read_history(self.workspace, start) if latest else ckpt.empty_history()
+        if self.chief:
+            tracking.start_training(self.workspace, start, history)
         try:
             if start >= self.total_steps:
                 logger.info(
@@ -433,6 +435,8 @@ class Trainer:
                     if validating:  # after the row's clock: throughput excludes validation
                         row.update(self._validate(validate, done))
                     rows.append(row)
+                    if self.chief:
+                        tracking.log_step(row)
                     for name in ckpt.HISTORY_COLUMNS[1:]:
                         if not math.isnan(row[name]):
                             summaries.scalar(name, row[name], step=done)
