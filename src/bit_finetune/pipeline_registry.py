@@ -1,5 +1,5 @@
 """The project's pipelines: one per stage, ``__default__`` the whole chain, and the
-on-demand ``prediction`` and ``transfer_demo``."""
+on-demand ``prediction``, ``comparison`` and ``transfer_demo``."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def register_pipelines() -> dict[str, Pipeline]:
     pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     # On demand only (new images, after training): not part of the default chain.
     pipelines["prediction"] = stage_pipeline("prediction")
+    # On demand only (the runs tracked in the MLflow store, side by side).
+    pipelines["comparison"] = stage_pipeline("comparison")
     # On demand only (kedro run --env transfer_demo --pipelines transfer_demo).
     pipelines["transfer_demo"] = transfer_demo()
     return pipelines

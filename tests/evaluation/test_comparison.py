@@ -1,12 +1,23 @@
-"""The transfer report: runs side by side, the gain, and both recipes."""
+"""Runs side by side: the transfer report (the gain and both recipes) and the comparison
+of the runs tracked in a real MLflow store (a table and a figure)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from pipelines.evaluation.test_report import markdown_tables
+from tracked_store import RUNS, write_store
 
-from bit_finetune.evaluation.comparison import Run, render
+from bit_finetune.datasets.tracked_runs import TrackedRunsDataset
+from bit_finetune.evaluation.comparison import (
+    COMPARISON_COLUMNS,
+    NO_RUNS,
+    Run,
+    comparison_figure,
+    comparison_table,
+    render,
+)
 from bit_finetune.evaluation.metrics import split_metrics
 from bit_finetune.hyperrule import derive
 
@@ -65,3 +76,69 @@ def test_a_run_without_test_scores_reads_n_a():
     row = markdown_tables(text)["Comparison"][0]
     assert (row["test top-1"], row["steps"], row["final train loss"]) == ("**n/a**", "n/a", "n/a")
     assert "points" not in text and "no test images" in text
+
+
+@pytest.fixture(scope="module")
+def tracked(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, list[str]]:
+    """The tracked runs of a real store, as the catalog loads them, and their ids."""
+    uri, ids = write_store(tmp_path_factory.mktemp("tracked"))
+    return TrackedRunsDataset(uri).load(), ids
+
+
+def test_evaluated_runs_compare_by_dataset_best_first(tracked):
+    runs, ids = tracked
+    table = comparison_table(runs)
+    assert tuple(table.columns) == COMPARISON_COLUMNS
+    # the killed and the failed run have no test scores: not compared
+    assert list(table["run_id"]) == [ids[2], ids[0], ids[3]]
+    assert list(table["dataset"]) == ["digits", "digits", "myimages"]
+    assert list(table["test_top1"]) == [0.97, 0.91, 0.8]
+    assert list(table["test_top5"]) == [1.0, 0.99, 0.95]
+    assert list(table["minutes"]) == [12.5, 6.0, 30.0]  # wall time, end - start
+    assert list(table["steps"]) == [1000, 500, 500]
+    assert all(isinstance(steps, (int, np.integer)) for steps in table["steps"])
+    assert list(table["batch_size"]) == [64, 64, 64]
+    assert list(table["resolution"]) == [128, 128, 384]  # the crop size
+    first = table.iloc[0]
+    assert (first["run"], first["architecture"], first["weights"], first["status"]) == (
+        RUNS[2].name, "R50x1", "BiT-M-R50x1", "FINISHED")
+    assert first["resumed_from"] == ids[1]  # the killed run it carried on
+    assert pd.isna(table.iloc[1]["resumed_from"])
+    assert list(table["started"]) == [
+        "2025-03-01T10:30:15+00:00", "2025-03-01T10:00:00+00:00", "2025-03-01T10:52:45+00:00"]
+
+
+def test_a_table_read_back_from_csv_plots_one_bar_per_run(tracked, tmp_path):
+    table = comparison_table(tracked[0])
+    table.to_csv(tmp_path / "run_comparison.csv", index=False)
+    fig = comparison_figure(pd.read_csv(tmp_path / "run_comparison.csv"))
+    top1, minutes = fig.axes
+    assert len(top1.patches) == len(minutes.patches) == len(table) == 3
+    widths = sorted(round(bar.get_width(), 6) for bar in top1.patches)
+    assert widths == [80.0, 91.0, 97.0]
+    labels = [label.get_text() for label in top1.get_yticklabels()]
+    assert sorted(labels) == sorted(table["run"])
+    texts = {text.get_text() for text in minutes.texts}
+    assert {"12.5 min", "6.0 min", "30.0 min"} <= texts
+    colours = {bar.get_facecolor() for bar in top1.patches}
+    assert len(colours) == 2  # one per dataset
+    fig.savefig(tmp_path / "plot.png")
+
+
+def test_runs_of_the_same_name_are_told_apart_by_their_id(tracked):
+    table = comparison_table(tracked[0])
+    table["run"] = "same"
+    labels = [label.get_text() for label in comparison_figure(table).axes[0].get_yticklabels()]
+    assert sorted(labels) == sorted(f"same [{run_id[:8]}]" for run_id in table["run_id"])
+
+
+def test_no_evaluated_runs_is_an_empty_table_and_a_figure_that_says_so(tracked, tmp_path):
+    runs = tracked[0]
+    for empty in (runs.iloc[:0], runs[runs["metrics.test.top1"].isna()],
+                  runs.drop(columns=[c for c in runs.columns if c.startswith("metrics.")])):
+        table = comparison_table(empty)
+        assert table.empty
+        assert tuple(table.columns) == COMPARISON_COLUMNS
+    fig = comparison_figure(table)
+    assert any(NO_RUNS in text.get_text() for ax in fig.axes for text in ax.texts)
+    fig.savefig(tmp_path / "empty.png")

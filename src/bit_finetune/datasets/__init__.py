@@ -17,6 +17,7 @@ _WHERE = {
     "SavedModelDataset": "saved_model",
     "WorkspaceDataset": "workspace",
     "ParquetTableDataset": "parquet_table",
+    "TrackedRunsDataset": "tracked_runs",
 }
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SavedModelDataset",
     "TFDSDataset",
     "TFRecordShardsDataset",
+    "TrackedRunsDataset",
     "WorkspaceDataset",
 ]
 __getattr__ = lazy_exports(__name__, _WHERE)

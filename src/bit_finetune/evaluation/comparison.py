@@ -1,8 +1,9 @@
-"""The transfer report: downstream runs that differ only in their initial weights, side
-by side, with the recipes that produced them.
+"""Runs side by side: the transfer report (downstream runs that differ only in their
+initial weights, with the recipes that produced them) and the comparison of the runs
+tracked in the MLflow store (one row and one bar per evaluated run).
 
 Kedro-free and pure, like :mod:`bit_finetune.evaluation.report`: dicts and tables in,
-Markdown out.
+Markdown, tables and Matplotlib figures out.
 """
 
 from __future__ import annotations
@@ -11,11 +12,23 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
+from bit_finetune.evaluation.plots import message_figure
 from bit_finetune.evaluation.report import hyperrule_table, table
 
 SPLIT = "test"
+
+COMPARISON_COLUMNS = (
+    "run", "run_id", "dataset", "architecture", "weights", "steps", "batch_size",
+    "resolution", "test_top1", "test_top5", "minutes", "started", "status", "resumed_from",
+)  # fmt: skip
+"""The run comparison's columns, one row per evaluated tracked run."""
+TAG = "tags.bit_finetune."
+NO_RUNS = "no tracked runs yet"
 
 
 @dataclass(frozen=True)
@@ -116,3 +129,97 @@ def _pretraining(run: Run, recipe: Mapping[str, Any]) -> str:
 
 def _number(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
+
+
+def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per run of ``runs`` (the tracked runs, as
+    :class:`~bit_finetune.datasets.tracked_runs.TrackedRunsDataset` loads them) that has a
+    test top-1, under :data:`COMPARISON_COLUMNS`: the run's name and id, its dataset
+    (experiment), architecture and initial weights, the HyperRule's steps, batch size and
+    resolution (crop size), its test top-1 and top-5, its wall time in minutes (missing
+    while it runs), when it started (ISO 8601, UTC), its status and the run it resumed.
+    Sorted by dataset, then best test top-1 first."""
+    top1 = _column(runs, f"metrics.{SPLIT}.top1")
+    runs = runs[pd.to_numeric(top1, errors="coerce").notna()]
+    if runs.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in COMPARISON_COLUMNS})
+    start = pd.to_datetime(runs["start_time"], utc=True)
+    end = pd.to_datetime(runs["end_time"], utc=True)
+    frame = pd.DataFrame({
+        "run": _column(runs, "run_name"),
+        "run_id": runs["run_id"],
+        "dataset": _column(runs, "dataset").fillna(_column(runs, f"{TAG}env")),
+        "architecture": _column(runs, f"{TAG}architecture").fillna(
+            _column(runs, "params.training.model.architecture")),
+        "weights": _column(runs, f"{TAG}weights"),
+        "steps": _integers(_column(runs, "params.rule.total_steps")),
+        "batch_size": _integers(_column(runs, "params.rule.batch_size")),
+        "resolution": _integers(_column(runs, "params.rule.crop_size")),
+        "test_top1": pd.to_numeric(_column(runs, f"metrics.{SPLIT}.top1"), errors="coerce"),
+        "test_top5": pd.to_numeric(_column(runs, f"metrics.{SPLIT}.top5"), errors="coerce"),
+        "minutes": ((end - start).dt.total_seconds() / 60).round(2),
+        "started": start.map(lambda time: None if pd.isna(time) else time.isoformat()),
+        "status": _column(runs, "status"),
+        "resumed_from": _column(runs, f"{TAG}resumed_from"),
+    })  # fmt: skip
+    frame = frame.sort_values(
+        ["dataset", "test_top1", "started"], ascending=[True, False, True], kind="stable"
+    )
+    return frame.reset_index(drop=True)[list(COMPARISON_COLUMNS)]
+
+
+def comparison_figure(comparison: pd.DataFrame, title: str = "Tracked runs") -> Figure:
+    """Test top-1 of each run of a :func:`comparison_table` as horizontal bars, labelled by
+    run name (with the start of its id where names repeat) and coloured by dataset, in the
+    table's order from the top; beside it, each run's wall time in minutes."""
+    if comparison.empty:
+        return message_figure(title, f"{NO_RUNS}: runs show here once a kedro run with "
+                                     "the mlflow extra has evaluated a classifier")  # fmt: skip
+    count = len(comparison)
+    labels = _labels(comparison)
+    datasets = list(dict.fromkeys(comparison["dataset"].fillna("?")))
+    colours = {name: f"C{index % 10}" for index, name in enumerate(datasets)}
+    bar_colours = [colours[name] for name in comparison["dataset"].fillna("?")]
+    y = np.arange(count)[::-1]
+    fig = Figure(figsize=(11.0, 2.2 + 0.35 * count), layout="constrained")
+    accuracy, minutes = fig.subplots(1, 2, sharey=True, width_ratios=[3, 1])
+    top1 = comparison["test_top1"].astype(float).to_numpy()
+    accuracy.barh(y, top1 * 100, color=bar_colours)
+    for row, value in zip(y, top1):
+        accuracy.text(value * 100 + 1, row, f"{value:.1%}", va="center", fontsize=8)
+    accuracy.set_xlim(0, 112)
+    accuracy.set_xlabel(f"{SPLIT} top-1 (%)")
+    accuracy.set_yticks(y, labels, fontsize=8)
+    fig.suptitle(title)
+    fig.legend(
+        handles=[Patch(color=colours[name], label=name) for name in datasets],
+        title="dataset", loc="outside lower center", ncols=min(len(datasets), 6), fontsize=8,
+    )  # fmt: skip
+    wall = comparison["minutes"].astype(float).to_numpy()
+    minutes.barh(y, np.nan_to_num(wall), color=bar_colours, alpha=0.6)
+    longest = float(np.nanmax(wall)) if np.isfinite(wall).any() else 1.0
+    for row, value in zip(y, wall):
+        text = "running" if np.isnan(value) else f"{value:.1f} min"
+        minutes.text((0 if np.isnan(value) else value) + longest * 0.02, row, text,
+                     va="center", fontsize=8)  # fmt: skip
+    minutes.set_xlim(0, max(longest, 1e-3) * 1.35)
+    minutes.set_xlabel("wall time (minutes)")
+    return fig
+
+
+def _column(runs: pd.DataFrame, name: str) -> pd.Series:
+    """``runs[name]``, or missing values where the store has no such column."""
+    if name in runs.columns:
+        return runs[name].astype(object).where(runs[name].notna(), None)
+    return pd.Series([None] * len(runs), index=runs.index, dtype=object)
+
+
+def _integers(values: pd.Series) -> pd.Series:
+    return pd.to_numeric(values, errors="coerce").round().astype("Int64")
+
+
+def _labels(comparison: pd.DataFrame) -> list[str]:
+    names = comparison["run"].fillna("(unnamed)").astype(str)
+    repeated = names.duplicated(keep=False)
+    return [f"{name} [{run_id[:8]}]" if twice else name
+            for name, run_id, twice in zip(names, comparison["run_id"].astype(str), repeated)]
