@@ -1,5 +1,6 @@
 """MLflow tracking through kedro-mlflow: a tracked run read back from a real SQLite store,
-the switch, the chief-only rule, and a tracking server that does not answer."""
+a killed run resumed, the switch, the chief-only rule, and a tracking server that does
+not answer."""
 
 from __future__ import annotations
 
@@ -17,12 +18,21 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from mlflow import MlflowClient
+from reliability.project import (
+    DATA_PIPELINES,
+    KedroProcess,
+    as_cli,
+    new_project,
+    run_in_process,
+    tiny,
+)
 from tiny_project import TINY_PARAMS, copy_project, kedro
 
 from bit_finetune.errors import ConfigError
 from bit_finetune.training import tracking
 
 REPORTING = "data/08_reporting"
+TOTAL_STEPS = 12
 FIGURES = ("resolution_profile", "class_balance", "training_curves", "confusion_matrix",
            "worst_mistakes")
 
@@ -231,3 +241,29 @@ def test_weights_are_labelled_by_their_last_part():
     assert tracking.weights_label("BiT-M-R50x1") == "BiT-M-R50x1"
     assert tracking.weights_label("/cache/BiT-M-R50x1.npz") == "BiT-M-R50x1.npz"
     assert tracking.weights_label("https://tfhub.dev/google/bit/m-r50x1/1/") == "m-r50x1/1"
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumed_is_linked_and_its_curves_start_at_step_one(tmp_path):
+    project = new_project(tmp_path / "project")
+    run_in_process(project, tiny(TOTAL_STEPS), pipeline_names=DATA_PIPELINES.split(","))
+    command = ["--pipelines", "training", "--params", as_cli(tiny(TOTAL_STEPS, progress=True))]
+    training = KedroProcess(project, command, BIT_FINETUNE_TRACKING="on")
+    training.wait_for(rf"train:.*\|\s*(?:{'|'.join(map(str, range(6, TOTAL_STEPS)))})/"
+                      rf"{TOTAL_STEPS}\b")
+    training.kill()
+    output = KedroProcess(project, command, BIT_FINETUNE_TRACKING="on").finish()
+    assert "Resuming from" in output
+
+    client = store(project)
+    killed, resumed = sorted(client.search_runs([client.get_experiment_by_name(
+        "digits").experiment_id]), key=lambda run: run.info.start_time)
+    assert killed.info.status == "KILLED" and resumed.info.status == "FINISHED"
+    assert resumed.data.tags[tracking.RESUMED_TAG] == killed.info.run_id
+    assert (resumed.data.tags[tracking.WORKSPACE_TAG]
+            == killed.data.tags[tracking.WORKSPACE_TAG])
+    assert f"MLflow run {resumed.info.run_id} continues run {killed.info.run_id} (killed)" in output
+    steps = [p.step for p in client.get_metric_history(resumed.info.run_id, "loss")]
+    assert steps == list(range(1, TOTAL_STEPS + 1))  # the restored history, then the rest
+    logged_before = [p.step for p in client.get_metric_history(killed.info.run_id, "loss")]
+    assert logged_before and logged_before == steps[: len(logged_before)]
