@@ -18,6 +18,7 @@ import math
 import os
 import sys
 from collections.abc import Mapping
+from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -241,6 +242,9 @@ def log_classifier(serving: Any, name: str = "classifier") -> None:
         ProbabilitiesModule(serving),
         name=name,
         signature=signature,
+        # A SavedModel needs TensorFlow alone: named here, not inferred by loading the
+        # model again in a subprocess (seconds).
+        pip_requirements=[f"tensorflow=={version('tensorflow')}"],
         metadata={"label_names": names, "image_size": serving.image_size},
     )
 
