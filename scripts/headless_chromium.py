@@ -139,8 +139,12 @@ class Chromium:
             time.sleep(0.2)
         raise TimeoutError(f"the page kept moving for {timeout:.0f} s: {view}")
 
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
+    def screenshot(self, width: float | None = None, height: float | None = None) -> bytes:
+        """A PNG of the page's view, or of its top-left ``width`` x ``height`` CSS pixels."""
+        clip = {} if width is None or height is None else {
+            "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}}
+        reply = self.call("Page.captureScreenshot", format="png", **clip)
+        return base64.b64decode(reply["data"])
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
