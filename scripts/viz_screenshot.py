@@ -6,41 +6,30 @@
 It builds the static kedro-viz site (``kedro viz build``: offline, telemetry off), serves
 it on 127.0.0.1, opens it in headless Chromium (Debian's ``chromium`` package; no browser
 is downloaded) driven over the DevTools protocol, waits until every stage is drawn and
-the view has settled, and saves a PNG. ``tests/viz/test_viz_browser.py`` drives the
-browser with the same pieces.
+the view has settled, and saves a PNG. The browser pieces live in ``headless_chromium.py``,
+shared with ``mlflow_screenshot.py`` and ``tests/viz``.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import functools
-import itertools
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import threading
-import time
-import urllib.request
 from collections.abc import Iterable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from websockets.sync.client import connect
+from headless_chromium import Chromium, require_chromium
 
 from bit_finetune.pipeline_registry import STAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--hide-scrollbars", "--remote-debugging-port=0",
-)
 NO_HINTS = {"showFeatureHints": False}
 """kedro-viz settings (localStorage "KedroViz"): no feature-hint popup over the graph."""
 
@@ -69,11 +58,6 @@ def all_drawn(names: Iterable[str], node_type: str) -> str:
 
 STAGES_DRAWN = all_drawn(STAGES, "modularPipeline")
 """True once every stage is drawn as a collapsed modular pipeline."""
-
-
-def chromium_path() -> str | None:
-    """The installed Chromium (Debian's ``chromium`` package), if any."""
-    return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def build_site(project: Path, previews: bool = False) -> Path:
@@ -110,132 +94,12 @@ class _QuietHandler(SimpleHTTPRequestHandler):
         pass
 
 
-class Chromium:
-    """Headless Chromium with one page, driven over the DevTools protocol (CDP)."""
-
-    def __init__(self, executable: str, width: int = 1600, height: int = 1000,
-                 scale: float = 1):
-        self._profile = tempfile.mkdtemp(prefix="chromium-profile-")
-        self._connection = contextlib.ExitStack()
-        self._process = subprocess.Popen(
-            [executable, *CHROMIUM_FLAGS, f"--user-data-dir={self._profile}",
-             f"--window-size={width},{height}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        self._ids = itertools.count(1)
-        self._storage_script: str | None = None
-        try:
-            port = self._devtools_port()
-            url = f"http://127.0.0.1:{port}/json/list"
-            with urllib.request.urlopen(url, timeout=10) as reply:
-                page = next(t for t in json.load(reply) if t["type"] == "page")
-            self._socket = self._connection.enter_context(
-                connect(page["webSocketDebuggerUrl"], max_size=None, open_timeout=10)
-            )
-            self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                      deviceScaleFactor=scale, mobile=False)
-            self.call("Page.enable")  # else scripts added by `open` do not run
-        except BaseException:
-            self.close()
-            raise
-
-    def _devtools_port(self, timeout: float = 30) -> int:
-        where = Path(self._profile, "DevToolsActivePort")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"chromium exited with code {self._process.returncode}")
-            if where.is_file() and where.read_text().strip():
-                return int(where.read_text().split()[0])
-            time.sleep(0.1)
-        raise TimeoutError("chromium did not open its DevTools port")
-
-    def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one CDP command and return its result (events in between are skipped)."""
-        ident = next(self._ids)
-        self._socket.send(json.dumps({"id": ident, "method": method, "params": params}))
-        while True:
-            message = json.loads(self._socket.recv(timeout=60))
-            if message.get("id") == ident:
-                if "error" in message:
-                    raise RuntimeError(f"{method}: {message['error']}")
-                return message["result"]
-
-    def open(self, url: str, local_storage: dict[str, Any] | None = None) -> None:
-        """Navigate to ``url``; ``local_storage`` items are set before the page's scripts run."""
-        if self._storage_script:
-            self.call("Page.removeScriptToEvaluateOnNewDocument",
-                      identifier=self._storage_script)
-            self._storage_script = None
-        if local_storage:
-            script = "".join(
-                f"localStorage.setItem({json.dumps(k)}, {json.dumps(json.dumps(v))});"
-                for k, v in local_storage.items()
-            )
-            added = self.call("Page.addScriptToEvaluateOnNewDocument", source=script)
-            self._storage_script = added["identifier"]
-        self.call("Page.navigate", url=url)
-
-    def evaluate(self, expression: str) -> Any:
-        """The JSON value of a JavaScript expression in the page."""
-        reply = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
-                          awaitPromise=True)
-        if "exceptionDetails" in reply:
-            raise RuntimeError(f"{expression!r} threw: {reply['exceptionDetails']}")
-        return reply["result"].get("value")
-
-    def wait_for(self, expression: str, timeout: float = 60) -> Any:
-        """Poll ``expression`` until it is truthy; returns its value."""
-        deadline = time.monotonic() + timeout
-        while not (value := self.evaluate(expression)):
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"still false after {timeout:.0f} s: {expression}")
-            time.sleep(0.25)
-        return value
-
-    def wait_until_settled(self, timeout: float = 30, still: float = 1.0) -> None:
-        """Wait until the graph's layout and zoom have not changed for ``still`` seconds."""
-        deadline = time.monotonic() + timeout
-        view, since = None, time.monotonic()
-        while time.monotonic() < deadline:
-            current = self.evaluate(VIEW)
-            if current != view:
-                view, since = current, time.monotonic()
-            elif time.monotonic() - since >= still:
-                return
-            time.sleep(0.2)
-        raise TimeoutError(f"the graph kept moving for {timeout:.0f} s")
-
-    def screenshot(self) -> bytes:
-        return base64.b64decode(self.call("Page.captureScreenshot", format="png")["data"])
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self._connection.close()
-        self._process.terminate()
-        try:
-            self._process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        shutil.rmtree(self._profile, ignore_errors=True)
-
-    def __enter__(self) -> Chromium:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
 def screenshot_dag(site: Path, output: Path, width: int, height: int, scale: float) -> None:
     """Draw the collapsed DAG (one box per stage) of the built ``site`` into ``output``."""
-    executable = chromium_path()
-    if executable is None:
-        raise SystemExit("chromium is not installed: apt-get install -y chromium")
-    with serve(site) as url, Chromium(executable, width, height, scale) as browser:
+    with serve(site) as url, Chromium(require_chromium(), width, height, scale) as browser:
         browser.open(url, local_storage={"KedroViz": SCREENSHOT_SETTINGS})
         browser.wait_for(STAGES_DRAWN)
-        browser.wait_until_settled()
+        browser.wait_until_settled(VIEW)
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_bytes(browser.screenshot())
 

@@ -4,7 +4,6 @@ the assertions read the rendered page (the DOM after kedro-viz's scripts ran).""
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import random
@@ -19,18 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tiny_project import ROOT, tiny_run
+import viz_screenshot as viz  # scripts/ (pytest's pythonpath)
+from headless_chromium import Chromium, chromium_path
+from tiny_project import tiny_run
 
 from bit_finetune.pipeline_registry import STAGES, register_pipelines
-
-_spec = importlib.util.spec_from_file_location("viz_screenshot", ROOT / "scripts/viz_screenshot.py")
-viz = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(viz)
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
-        viz.chromium_path() is None,
+        chromium_path() is None,
         reason="headless browser test needs Chromium: apt-get install -y chromium "
         "(.ci/run installs it)",
     ),
@@ -119,7 +116,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with viz.Chromium(viz.chromium_path()) as chromium:
+    with Chromium(chromium_path()) as chromium:
         yield chromium
 
 
