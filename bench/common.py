@@ -143,6 +143,14 @@ def machine() -> str:
     return f"{os.cpu_count()}-core CPU, load {load():.1f}"
 
 
+def bf16_flags() -> tuple[str, ...]:
+    """The CPU's native-bfloat16 flags (``avx512_bf16``, ``amx_bf16``), as
+    ``training.mixed_precision: auto`` reads them."""
+    from bit_finetune.training.precision import cpu_bf16_flags
+
+    return cpu_bf16_flags()
+
+
 def result(
     figure: str,
     ours: float | None,

@@ -22,6 +22,8 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from common import bf16_flags
+
 BENCH = Path(__file__).resolve().parent
 SCRIPTS: dict[str, tuple[list[str], int]] = {
     "input_speed": ([], 600),
@@ -31,6 +33,7 @@ SCRIPTS: dict[str, tuple[list[str], int]] = {
     "kedro_overhead": ([], 900),
     "scale_speed": ([], 600),
     "finetune_speed": ([], 600),
+    "precision_speed": ([], 600),
     "gpu_mfu": ([], 900),
 }
 """Script name -> (arguments, time limit in seconds)."""
@@ -80,10 +83,12 @@ def machine() -> list[str]:
                   Path("/proc/cpuinfo").read_text().splitlines()
                   if line.startswith("model name")), platform.processor() or "unknown CPU")
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    bf16 = ", ".join(bf16_flags()) or "none"
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in
                          ("tensorflow", "keras", "kedro", "pillow", "numpy"))
     return [
-        f"- CPU: {os.cpu_count()} cores, {model}; {memory:.0f} GiB memory; no GPU"
+        f"- CPU: {os.cpu_count()} cores, {model} (native bfloat16 flags: {bf16}); "
+        f"{memory:.0f} GiB memory; no GPU"
         if not Path("/proc/driver/nvidia").exists() else f"- {os.cpu_count()} cores + GPU",
         f"- Python {platform.python_version()}, {versions}; {platform.platform()}",
     ]

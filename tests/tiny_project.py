@@ -29,6 +29,7 @@ TINY_PARAMS = ",".join(
         "training.model.architecture=R14x0.25",
         "training.checkpoint_every=3",
         "training.log_every=2",
+        "training.mixed_precision=off",  # float32 everywhere, never timed (auto may be)
         *(f"{stage}.progress=false"
           for stage in ("profiling", "preprocessing", "training", "evaluation")),
     ]

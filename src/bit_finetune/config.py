@@ -175,6 +175,13 @@ class AugmentParams:
 
 @dataclass(frozen=True)
 class TrainingParams:
+    """``training``. ``mixed_precision``: ``off`` (float32), ``bfloat16``, ``float16``
+    (Keras mixed precision; the head and the loss stay float32), or ``auto``: bfloat16 on a
+    GPU or TPU; on a CPU, bfloat16 only where the CPU has native bfloat16 (``avx512_bf16``
+    or ``amx_bf16``) and a few train steps of each, timed before training, show it faster
+    for this model, batch and resolution, else float32 (see
+    :mod:`bit_finetune.training.precision`)."""
+
     model: ModelParams = ModelParams()
     augment: AugmentParams = AugmentParams()
     finetune: Literal["full", "head", "block2", "block3", "block4"] = "full"

@@ -34,7 +34,7 @@ def tiny(total_steps: int = 6, progress: bool = False, **extra: Any) -> dict[str
             "lr_boundaries": [],
         }},
         "training": {"model": {"architecture": "R14x0.25"}, "checkpoint_every": 2,
-                     "log_every": 1, "shuffle_buffer": 64},
+                     "log_every": 1, "shuffle_buffer": 64, "mixed_precision": "off"},
         "evaluation": {"batch_size": 16},
     }
     for stage in ("profiling", "preprocessing", "training", "evaluation"):

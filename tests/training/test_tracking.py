@@ -83,6 +83,7 @@ def test_a_tracked_run_reads_back_from_its_store(tracked):
                                                     "weights": "random"}[key]
     for key in ("strategy", "mixed_precision", "micro_batch_size", "finetune"):
         assert f"training.{key}" in params
+    assert (params["precision.chosen"], params["precision.reason"]) == ("float32", "set")
     profile = json.loads((tracked / REPORTING / "profile_summary.json").read_text())
     assert params["data.images"] == str(profile["examples"]) == "1797"
     assert params["data.classes"] == "10"
@@ -233,6 +234,7 @@ def test_without_an_active_run_nothing_is_logged(tmp_path, monkeypatch):
     tracking.log_scores({"test": {"top1": 1.0}})
     tracking.log_artifact("text", "a.txt")
     tracking.start_training(tmp_path, 3, pd.DataFrame())
+    tracking.log_precision({"chosen": "float32", "reason": "set"})
     assert list(tmp_path.iterdir()) == []
 
 

@@ -87,8 +87,10 @@ def tiny_recipe(**values: Any) -> dict[str, Any]:
 
 
 def tiny_params(**values: Any) -> TrainingParams:
-    """Training parameters for tests: no progress bar, frequent logs and checkpoints."""
-    raw = {"progress": False, "log_every": 2, "checkpoint_every": 4, "strategy": "default"}
+    """Training parameters for tests: no progress bar, frequent logs and checkpoints,
+    float32 (``auto`` might time the precisions on a CPU with native bfloat16)."""
+    raw = {"progress": False, "log_every": 2, "checkpoint_every": 4, "strategy": "default",
+           "mixed_precision": "off"}
     raw.update(values)
     return stage_params("training", raw)
 

@@ -6,6 +6,8 @@ Layout of ``<training_workspace>/<architecture>-<recipe hash>``::
     recipe.json     the recipe the checkpoints are trained with, and its hash
     checkpoints/    tf.train.CheckpointManager files (model, optimizer, step)
     history.csv     history rows up to the latest checkpoint
+    precision.json  the precision each training session of the recipe used, from which
+                    step, and why (with what was timed, for mixed_precision: auto)
     tensorboard/    scalars and the MixUp sample grid
 """
 
@@ -21,6 +23,7 @@ import pandas as pd
 from bit_finetune.datasets.atomic import staged_file
 from bit_finetune.training.workspaces import RECIPE
 
+PRECISION = "precision.json"
 VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validation
 HISTORY_COLUMNS = [
     "step", "loss", "learning_rate", "accuracy", "images_per_second", *VALIDATION_COLUMNS
@@ -35,6 +38,22 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def write_recipe(workspace: Path, record: Mapping[str, Any]) -> None:
     atomic_write_text(workspace / RECIPE, json.dumps(record, indent=2, sort_keys=True))
+
+
+def read_precision(workspace: Path) -> list[dict[str, Any]]:
+    """The precision records of the recipe's training sessions, oldest first (none when
+    the file is missing or unreadable)."""
+    try:
+        records = json.loads((workspace / PRECISION).read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
+def add_precision(workspace: Path, record: Mapping[str, Any]) -> None:
+    """Append a training session's precision ``record`` to ``precision.json``."""
+    records = [*read_precision(workspace), dict(record)]
+    atomic_write_text(workspace / PRECISION, json.dumps(records, indent=2))
 
 
 def write_history(workspace: Path, history: pd.DataFrame) -> None:

@@ -72,7 +72,9 @@ def finetune(
         built.append(build_classifier())
         return bit.head_model(built[0])
 
-    trainer = Trainer(build_head, recipe, params, workspace, strategy, record)
+    # The head is one dense layer: auto precision is float32, not timed.
+    trainer = Trainer(build_head, recipe, params, workspace, strategy, record,
+                      measure_precision=False)
     (classifier,) = built
     features = partial(
         split_features,

@@ -17,6 +17,7 @@ recipe's own folder (:func:`~bit_finetune.training.workspaces.recipe_workspace`)
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import re
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -41,13 +43,18 @@ from bit_finetune.training import micro_batch, summaries, tracking
 from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.cluster import is_chief
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
+from bit_finetune.training.precision import (
+    CANDIDATES,
+    PrecisionChoice,
+    choose_precision,
+    time_candidates,
+)
 from bit_finetune.training.resume import restore_newest_readable
 from bit_finetune.training.schedule import HyperRuleSchedule
 from bit_finetune.training.strategy import (
     accelerator,
     choose_strategy,
     dtype_policy,
-    precision_policy,
     set_op_determinism,
     use_xla,
     worker_devices,
@@ -58,7 +65,7 @@ from bit_finetune.training.validation import (
     validation_interval,
     validator,
 )
-from bit_finetune.training.workspaces import recipe_record
+from bit_finetune.training.workspaces import latest_step, recipe_record
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +137,11 @@ def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
 class Trainer:
     """One training run: model, optimizer and step counter under a strategy, in the
     recipe's folder ``workspace``, where ``record`` (default: the recipe record without
-    its data) goes to ``recipe.json``."""
+    its data) goes to ``recipe.json``.
+
+    ``training.mixed_precision: auto`` on a CPU may time a few train steps of
+    ``build_model()`` in float32 and in bfloat16 first (:mod:`.precision`);
+    ``measure_precision`` false skips that (float32)."""
 
     def __init__(
         self,
@@ -140,15 +151,18 @@ class Trainer:
         workspace: Path,
         strategy: tf.distribute.Strategy | None = None,
         record: Mapping[str, Any] | None = None,
+        measure_precision: bool = True,
     ) -> None:
         self.recipe, self.params, self.workspace = recipe, params, workspace
+        self.build_model = build_model
         self.record = recipe_record(recipe, params, None) if record is None else record
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         self.device = device = accelerator(self.strategy)
-        self.policy = precision_policy(params.mixed_precision, device)
         self.jit = use_xla(params.xla, device)
         self.chief = is_chief()
         self.global_batch = self._global_batch()
+        self.precision = self._choose_precision(measure_precision)
+        self.policy = self.precision.policy
         self.total_steps = int(recipe["total_steps"])
         self.eval_every = validation_interval(params.eval_every, self.total_steps, params.log_every)
         self.schedule = HyperRuleSchedule.from_recipe(recipe)
@@ -177,7 +191,7 @@ class Trainer:
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
         self.gradients = self._gradient_fn()
-        self.micro_batch = self._micro_batch()
+        self.micro_batch = self._micro_batch(self.model, self.policy)
         per_replica = self.global_batch // self.strategy.num_replicas_in_sync
         self.accumulation = per_replica // self.micro_batch
         if self.accumulation > 1:
@@ -197,6 +211,57 @@ class Trainer:
                 f"replicas; set hyperrule.batch_size to a multiple of {replicas}"
             )
         return batch
+
+    def _choose_precision(self, measure: bool) -> PrecisionChoice:
+        """The dtype policy to train in (:func:`~.precision.choose_precision`); a resumed
+        training is given the choice recorded when its recipe started training."""
+        resuming = self.params.resume and latest_step(self.workspace) > 0
+        earlier = ckpt.read_precision(self.workspace)[-1:] if resuming else []
+        return choose_precision(
+            self.params.mixed_precision,
+            self.device,
+            self._time_precisions if measure else None,
+            multi_worker=isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy),
+            deterministic=self.params.deterministic,
+            earlier=earlier[0] if earlier else None,
+        )
+
+    def _time_precisions(self) -> dict[str, float]:
+        """Images per second of a few train steps of ``build_model()`` in each candidate
+        policy (:data:`~.precision.CANDIDATES`), each on the micro-batch it would train
+        on; the models are thrown away."""
+        steps, images = {}, {}
+        for policy in CANDIDATES:
+            steps[policy], images[policy] = self._candidate_step(policy)
+        try:
+            return time_candidates(steps, images)
+        finally:
+            steps.clear()
+            gc.collect()
+
+    def _candidate_step(self, policy: str) -> tuple[Callable[[], Any], int]:
+        """A train step (forward, backward, SGD update) of a fresh model in ``policy`` on
+        one micro-batch of random images, and that micro-batch's size."""
+        with dtype_policy(policy):
+            model = self.build_model()
+            optimizer = keras.optimizers.SGD(learning_rate=1e-4, momentum=MOMENTUM)
+            optimizer.build(model.trainable_variables)
+        size = self._micro_batch(model, policy, log=False)
+        crop, classes = int(self.recipe["crop_size"]), int(self.recipe["num_classes"])
+        shape = micro_batch.example_shape(model, crop, size)
+        images = tf.constant(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
+        labels = tf.one_hot(tf.range(size) % classes, classes)
+        variables = model.trainable_variables
+
+        @tf.function(jit_compile=self.jit)
+        def step() -> tf.Tensor:
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(as_unit_float(images), training=True), tf.float32)
+                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels, logits))
+            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return loss
+
+        return lambda: step().numpy(), size
 
     def run(self, data: TrainData, validation: ValidationData | None = None) -> TrainingResult:
         """Restore the latest checkpoint, train on ``data`` up to ``total_steps``
@@ -220,6 +285,10 @@ class Trainer:
         history = ckpt.read_history(self.workspace, start) if latest else ckpt.empty_history()
         if self.chief:
             tracking.start_training(self.workspace, start, history)
+            tracking.log_precision(self.precision.record())
+            if start < self.total_steps:
+                ckpt.add_precision(self.workspace, {"from_step": start + 1,
+                                                    **self.precision.record()})
         try:
             if start >= self.total_steps:
                 logger.info(
@@ -286,8 +355,9 @@ class Trainer:
 
         return gradients
 
-    def _micro_batch(self) -> int:
-        """The ``training.micro_batch_size`` setting as a micro-batch per replica."""
+    def _micro_batch(self, model: keras.Model, policy: str, log: bool = True) -> int:
+        """The ``training.micro_batch_size`` setting as a micro-batch per replica of
+        ``model`` in ``policy`` (``log``: say what ``auto`` chose on a CPU)."""
         replicas = self.strategy.num_replicas_in_sync
         per_replica, setting = self.global_batch // replicas, self.params.micro_batch_size
         if setting is None:
@@ -296,8 +366,8 @@ class Trainer:
             return micro_batch.checked(setting, per_replica, replicas)
         crop = int(self.recipe["crop_size"])
         if self.device == "cpu":
-            value_bytes = 4 if self.policy == "float32" else 2
-            return micro_batch.cpu_micro_batch(self.model, per_replica, crop, value_bytes)
+            value_bytes = 4 if policy == "float32" else 2
+            return micro_batch.cpu_micro_batch(model, per_replica, crop, value_bytes, log=log)
         return micro_batch.largest_that_runs(per_replica, self._try_micro_batch)
 
     def _try_micro_batch(self, size: int) -> None:

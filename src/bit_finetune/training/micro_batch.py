@@ -119,18 +119,27 @@ def largest_that_fits(batch: int, bytes_per_example: int, available: int) -> int
 
 
 def cpu_micro_batch(
-    model: keras.Model, per_replica_batch: int, crop_size: int, bytes_per_value: int
+    model: keras.Model,
+    per_replica_batch: int,
+    crop_size: int,
+    bytes_per_value: int,
+    log: bool = True,
 ) -> int:
     """``auto`` on a CPU: from the estimated step memory per example and the memory
-    available; the whole batch when the model's memory cannot be estimated."""
+    available; the whole batch when the model's memory cannot be estimated. ``log``:
+    say so (INFO)."""
     values = activation_values(model, crop_size)
     if values is None:
+        if not log:
+            return per_replica_batch
         logger.info("Micro-batch: the whole batch (%d per replica); this model's memory "
                     "is not estimated", per_replica_batch)
         return per_replica_batch
     per_example = values * bytes_per_value * STEP_MEMORY_FACTOR
     available = available_memory()
     size = largest_that_fits(per_replica_batch, per_example, available)
+    if not log:
+        return size
     logger.info(
         "Micro-batch %d per replica: about %.1f MiB of step memory per example at %d px, "
         "%.1f GiB available",

@@ -2,8 +2,9 @@
 
 kedro-mlflow (the ``mlflow`` extra) starts one MLflow run per ``kedro run``, logs the
 parameters the nodes read and ends the run; this module adds the rest while that run is
-active: its name and tags, the HyperRule's values, the dataset's size, the step metrics as
-training logs them, the final scores, the artefacts and the classifier as an MLflow model.
+active: its name and tags, the HyperRule's values, the dataset's size, the precision
+training chose, the step metrics as training logs them, the final scores, the artefacts
+and the classifier as an MLflow model.
 
 Every function is a no-op when no MLflow run is active (tracking switched off, the extra
 not installed, a worker that is not the chief), and none imports MLflow before
@@ -168,6 +169,21 @@ def log_step(row: Mapping[str, Any]) -> None:
     values = {name: float(row[name]) for name in STEP_METRICS
               if name in row and not math.isnan(row[name])}
     mlflow.log_metrics(values, step=int(row["step"]))
+
+
+def log_precision(record: Mapping[str, Any]) -> None:
+    """The precision training uses, why, and (when ``auto`` timed it) both candidates'
+    images per second, as ``precision.*`` parameters (a precision record of
+    :mod:`bit_finetune.training.precision`; empty values left out)."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    names = ("chosen", "reason", "cpu_flags", "float32_images_per_second",
+             "bfloat16_images_per_second")
+    values = {f"precision.{name}": _param(record.get(name)) for name in names}
+    values = {key: round(value, 1) if isinstance(value, float) else value
+              for key, value in values.items()}
+    mlflow.log_params({key: value for key, value in values.items() if value not in (None, "")})
 
 
 def start_training(workspace: Path, start: int, history: pd.DataFrame) -> None:
