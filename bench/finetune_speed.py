@@ -46,6 +46,7 @@ def finetune_speed(shards: Any, recipe: dict, training: dict, mode: str, folder:
     params = stage_params("training", {
         **training, "finetune": mode, "strategy": "default", "progress": False,
         "checkpoint_every": 10**6, "eval_every": None,  # training alone, no validation
+        "mixed_precision": "off",  # both sides float32: auto's timed choice is figure 9
     })
     model, classes = params.model, int(recipe["num_classes"])
     with tempfile.TemporaryDirectory(dir=folder) as run:

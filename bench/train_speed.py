@@ -108,6 +108,7 @@ def training_speed(architecture: str, crop: int, batch: int, steps: int, recipe:
         **training, "model": {"architecture": architecture, "weights": "random"},
         "strategy": "default", "log_every": WARMUP_STEPS, "checkpoint_every": 10**6,
         "eval_every": None, "progress": False,  # the loop's own throughput, no validation
+        "mixed_precision": "off",  # float32 as fit: not auto's timed choice (figure 9)
     })
     with tempfile.TemporaryDirectory() as workspace:
         run = train(

@@ -59,6 +59,7 @@ def test_mixed_precision_keeps_float32_weights_and_logits() -> None:
     conv = model.get_layer("backbone").get_layer("block1_unit01_b_conv")
     assert conv.compute_dtype == "bfloat16"
     assert conv.kernel.dtype == "float32"
+    assert model.get_layer("head").compute_dtype == "float32"  # the head stays float32
     model.get_layer("head").kernel.assign(np.full((512, 4), 0.01, "float32"))
     logits = model(np.random.default_rng(2).random((2, 64, 64, 3), dtype="float32"))
     assert logits.dtype == "float32"
