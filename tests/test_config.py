@@ -39,6 +39,14 @@ def test_split_fractions_must_add_up():
         )
 
 
+def test_on_and_off_read_as_yaml_booleans_are_the_switches():
+    # `--params training.mixed_precision=off` and YAML 1.1 turn off into False
+    params = stage_params("training", {"mixed_precision": False, "xla": True})
+    assert (params.mixed_precision, params.xla) == ("off", "on")
+    with pytest.raises(ConfigError, match="training.finetune: False is not allowed"):
+        stage_params("training", {"finetune": False})
+
+
 def test_nullable_values_accept_null():
     assert stage_params("filtering", {"max_side": None}).max_side is None
     assert stage_params("ingestion", {"examples_per_class": 5}).examples_per_class == 5

@@ -267,6 +267,9 @@ def _value(hint: Any, value: Any, key: str, meta: Mapping[str, Any]) -> Any:
     if dataclasses.is_dataclass(hint):
         return parse(hint, value, key)
     if origin is Literal:
+        switch = ("on" if value else "off") if isinstance(value, bool) else None
+        if switch in args:  # YAML 1.1 (OmegaConf, --params) reads on and off as booleans
+            return switch
         if value not in args:
             raise ConfigError(f"{key}: {value!r} is not allowed; choose one of {list(args)}")
         return value

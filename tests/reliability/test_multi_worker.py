@@ -94,7 +94,7 @@ def test_only_the_chief_writes_to_the_catalog(prepared, tmp_path):
     recipe = recipe_folder(workspace)  # one folder: both workers named the same
     assert sorted(p.name for p in workspace.iterdir()) == [recipe.name]
     assert sorted(p.name for p in recipe.iterdir()) == [
-        "checkpoints", "history.csv", "recipe.json", "tensorboard"
+        "checkpoints", "history.csv", "precision.json", "recipe.json", "tensorboard"
     ]
     assert len(list((recipe / "tensorboard").iterdir())) == 1  # the chief's events
     assert tf.train.latest_checkpoint(str(recipe / "checkpoints")).endswith(f"-{STEPS}")

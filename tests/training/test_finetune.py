@@ -22,6 +22,8 @@ from tests.training.tiny import COLOUR_SIZE, colour_shards, tiny_params, tiny_re
 RECIPE = tiny_recipe(resize_size=COLOUR_SIZE, crop_size=32, batch_size=8, total_steps=6,
                      lr_boundaries=[4, 5, 5], train_examples=48)  # fmt: skip
 COUNTS = {"train": 48}
+WORKSPACE_FILES = ["checkpoints", "history.csv", "precision.json", "recipe.json",
+                   "tensorboard"]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +73,7 @@ def test_the_first_training_has_a_folder_named_by_its_recipe(first):
     folder = recipe_folder(root)
     assert folder.name.startswith("R14x0.25-") and len(folder.name) == len("R14x0.25-") + 12
     assert (result.start_step, result.final_step) == (0, 6)
-    assert folders(folder) == ["checkpoints", "history.csv", "recipe.json", "tensorboard"]
+    assert folders(folder) == WORKSPACE_FILES
 
 
 def test_the_same_recipe_restores_a_finished_training(shards, first, root, caplog):
@@ -146,5 +148,5 @@ def test_resume_false_moves_the_folder_aside_and_trains_from_step_0(shards, root
     (aside,) = set(folders(root)) - {earlier.name}
     assert aside.startswith(f"{earlier.name}.20")
     assert stamps(root / aside) == before  # kept as it was
-    assert folders(earlier) == ["checkpoints", "history.csv", "recipe.json", "tensorboard"]
+    assert folders(earlier) == WORKSPACE_FILES
     assert result.history["step"].tolist() == [3, 6]
