@@ -183,6 +183,18 @@ def own_times(events: list) -> dict[str, tuple[float, float, float]]:
     return {name: (runs[name], loads.get(name, 0.0), saves.get(name, 0.0)) for name in runs}
 
 
+def node_windows(events: list) -> dict[str, tuple[float, float]]:
+    """Per node: from its first input load (or its run) to its last output save (or the
+    end of its run): the span its own time lies in."""
+    windows: dict[str, tuple[float, float]] = {}
+    for kind, name, at in events:
+        if kind in ("node_start", "node_end", "load_start", "save_end"):
+            node = name.split(":")[0]
+            first, last = windows.get(node, (at, at))
+            windows[node] = (min(first, at), max(last, at))
+    return windows
+
+
 def overhead_share(run: tuple[float, float, list, str]) -> float:
     """Overhead as a share of the wall time."""
     started, ended, events, _ = run
@@ -219,9 +231,8 @@ def main() -> None:
     gaps = at["pipeline:end"] - at["pipeline:start"] - nodes_total
     overhead = wall - nodes_total
     opened = at.get("tensorflow:import", 0.0)
-    node_end = {name: t for kind, name, t in events if kind == "node_end"}
-    inside = [name for kind, name, t in events
-              if kind == "node_start" and t <= opened < node_end.get(name, t)]
+    inside = [name for name, (first, last) in node_windows(events).items()
+              if first <= opened < last]
     imported = f"in node {inside[0]}" if inside else "outside the nodes"
     kedro = overhead - finalising - (0.0 if inside else tensorflow)
     runs_text = " ".join(f"{share:.1%}" for share in shares)

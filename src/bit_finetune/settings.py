@@ -1,35 +1,14 @@
 """Project settings: https://docs.kedro.org/en/stable/kedro_project_setup/settings.html"""
 
-import os
-import warnings
 from typing import Any
 
-# TensorFlow's C++ log level where it is still read (users can still set it); the start-up
-# notices it no longer silences are filtered by bit_finetune.tf_quiet below.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
-# Kedro's config loader calls an OmegaConf function that now warns on every run.
-warnings.filterwarnings(
-    "ignore", message=r"register_new_resolver\(\) is deprecated", category=UserWarning
-)
-# A tracking server that does not answer fails the run in seconds, not minutes of retries.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+# Before anything else: environment defaults, warning filters, TensorFlow's start-up
+# notices, the quick exit, the log format (the start-up rule and its reasons are there).
+from bit_finetune.startup import configure
+
+configure()
 
 from kedro.config import MissingConfigException, OmegaConfigLoader
-
-from bit_finetune.logs import drop_unactionable_warnings, plain_lines_when_piped
-from bit_finetune.shutdown import skip_final_collection
-from bit_finetune.tf_quiet import quiet_tensorflow_start_up
-
-# Before anything imports it: TensorFlow's start-up notices stay off the console.
-quiet_tensorflow_start_up()
-# No cycle collection over TensorFlow's heap when the run is over (1-2 s per command).
-skip_final_collection()
-# Written to a file or a pipe, the log is plain lines, never wrapped at 80 columns.
-plain_lines_when_piped()
-# Warnings no user can act on stay out of the log (also done at the CLI's start).
-drop_unactionable_warnings()
 
 from bit_finetune.hooks import (
     CatalogOutputsHook,

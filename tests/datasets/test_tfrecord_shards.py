@@ -18,10 +18,10 @@ from storage_faults import damage_record
 
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample, make_example
 from bit_finetune.datasets.tfrecord_shards import (
-    FEATURES,
     IncompleteShardSetError,
     ShardDamagedError,
     TFRecordShardsDataset,
+    record_features,
     shard_count,
 )
 from bit_finetune.errors import UserError
@@ -97,7 +97,7 @@ def test_round_trip(written: Path):
         seen[seed] = True
     assert sorted(seen) == list(range(20))
     raw = next(iter(tf.data.TFRecordDataset(shards.files("test"))))
-    features = tf.io.parse_single_example(raw, FEATURES)
+    features = tf.io.parse_single_example(raw, record_features())
     assert (int(features["width"]), int(features["height"])) == (30, 40)
     assert features["format"].numpy() == b"png"
 

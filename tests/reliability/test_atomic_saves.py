@@ -18,13 +18,12 @@ from kedro.io.core import Version
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
-from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
 from reliability.project import files, new_project, partial_files, run_in_process, tiny
 from storage_faults import fail_writes_after
 from tiny_project import variant_environment
 
-from bit_finetune.datasets import ParquetTableDataset
+from bit_finetune.datasets import KerasModelDataset, ParquetTableDataset
 from bit_finetune.datasets.atomic import make_saves_atomic
 
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule"]
@@ -60,7 +59,7 @@ KINDS = {
     ),
     "png": (lambda p: MatplotlibDataset(filepath=str(p / "f.png")), figure("red"),
             figure("blue")),
-    "keras": (lambda p: TensorFlowModelDataset(filepath=str(p / "c.keras")), model(0), model(1)),
+    "keras": (lambda p: KerasModelDataset(filepath=str(p / "c.keras")), model(0), model(1)),
 }
 
 

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 
 from bit_finetune.bit.published import PUBLISHED, PublishedWeights, published_weights
 from bit_finetune.bit.specs import ARCHITECTURES, OFFICIAL, SMALL, Architecture, get_architecture
-from bit_finetune.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from keras import Model as Classifier
@@ -84,4 +83,11 @@ __all__ = [
     "saved_model_backbone",
     "weight_keys",
 ]
-__getattr__ = lazy_exports(__name__, _WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    """The model code's names, imported from their module on first use (PEP 562), so
+    that importing this package imports no TensorFlow (see :mod:`bit_finetune.startup`)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_WHERE[name]}"), name)

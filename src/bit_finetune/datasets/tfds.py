@@ -2,7 +2,8 @@
 
 The dataset is never held in memory: :meth:`TFDSSource.scan` streams the labels and
 :meth:`TFDSSource.read` streams the split again, keeping only the wanted examples' encoded
-bytes exactly as TFDS stored them (JPEG or PNG).
+bytes exactly as TFDS stored them (JPEG or PNG). TensorFlow and TFDS are imported when
+the dataset is loaded, not with this module (see :mod:`bit_finetune.startup`).
 """
 
 from __future__ import annotations
@@ -11,12 +12,10 @@ import difflib
 import logging
 import socket
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_datasets as tfds
 from etils import epath
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
@@ -24,6 +23,10 @@ from kedro_datasets._typing import TablePreview
 from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 from bit_finetune.errors import ConfigError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+    import tensorflow_datasets as tfds
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,8 @@ class TFDSSource(ImageSource):
 
     def _stream(self, split: str, key: str) -> tf.data.Dataset:
         """One feature of a split, in TFDS' deterministic order, images left encoded."""
+        import tensorflow_datasets as tfds
+
         dataset = self._builder.as_dataset(
             split=self._splits[split],
             shuffle_files=False,
@@ -107,6 +112,8 @@ class TFDSSource(ImageSource):
             yield from self._read_split(split, by_index)
 
     def _read_split(self, split: str, by_index: dict[int, list[str]]) -> Iterator[ReadResult]:
+        import tensorflow as tf
+
         mask = np.zeros(max(by_index) + 1, dtype=bool)
         mask[list(by_index)] = True
         keep = tf.constant(mask)
@@ -230,6 +237,8 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
         return source_table(self.load(), nrows)
 
     def _builder(self) -> tfds.core.DatasetBuilder:
+        import tensorflow_datasets as tfds
+
         if self._data_dir and (epath.Path(self._data_dir) / "dataset_info.json").exists():
             builder = tfds.builder_from_directory(self._data_dir)
             if self._name and self._name.split("/")[0].split(":")[0] != builder.name:
@@ -255,13 +264,15 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
             ) from exc
 
     def _check_features(self, builder: tfds.core.DatasetBuilder) -> None:
+        import tensorflow_datasets as tfds
+
         features = builder.info.features
         for key, value, kind in (
             ("image_key", self._image_key, tfds.features.Image),
             ("label_key", self._label_key, tfds.features.ClassLabel),
         ):
-            if value not in features.keys() or not isinstance(features[value], kind):
-                choices = [k for k in features.keys() if isinstance(features[k], kind)]
+            if value not in features.keys() or not isinstance(features[value], kind):  # noqa: SIM118
+                choices = [k for k in features.keys() if isinstance(features[k], kind)]  # noqa: SIM118
                 raise ConfigError(
                     f"raw_images.{key}: '{value}' is not a {kind.__name__} feature of TFDS "
                     f"'{builder.name}' (its {kind.__name__} features: {choices}); set "

@@ -5,7 +5,7 @@ On disk::
     <path>/train-00000-of-00008.tfrecord ... <path>/test-00000-of-00001.tfrecord
     <path>/manifest.json
 
-Each record is a serialized ``tf.train.Example`` with the features in :data:`FEATURES`.
+Each record is a serialized ``tf.train.Example`` with the features in :data:`FEATURE_TYPES`.
 The manifest lists every file with its example count, byte size and SHA-256, the
 examples skipped while writing, and the metadata the writer supplied (label names,
 image size, encoding...).
@@ -19,7 +19,8 @@ they read against its size and SHA-256 (:meth:`ShardSet.verify`) and name a dama
 missing one; damage after that check is caught on reading by TFRecord's own per-record
 CRCs (:meth:`ShardSet.naming_damage` names the file). All file access goes through
 ``tf.io.gfile``, so any filesystem TensorFlow supports can be read and written; the swap
-is atomic where a folder rename is (local filesystems).
+is atomic where a folder rename is (local filesystems). TensorFlow is imported when a set
+is saved, checked or read, not with this module (see :mod:`bit_finetune.startup`).
 
 Shard count: a split of ``n`` examples gets ``ceil(n / examples_per_shard)`` files,
 rounded up to a multiple of :data:`SHARD_MULTIPLE` (8) once it needs more than one, so
@@ -39,9 +40,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from functools import cache
+from typing import TYPE_CHECKING, Any, Literal
 
-import tensorflow as tf
 from kedro.io import AbstractDataset, DatasetError
 from kedro_datasets._typing import TablePreview
 
@@ -50,6 +51,9 @@ from bit_finetune.datasets.previews import table
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
 from bit_finetune.errors import UserError
 from bit_finetune.training.workspaces import human_size
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +65,16 @@ _HASH_BLOCK = 1 << 20
 REWRITE = "kedro run --pipelines preprocessing"
 """The command that writes the shard set anew."""
 
-FEATURES = {
-    "image": tf.io.FixedLenFeature([], tf.string),
-    "format": tf.io.FixedLenFeature([], tf.string),
-    "label": tf.io.FixedLenFeature([], tf.int64),
-    "id": tf.io.FixedLenFeature([], tf.string),
-    "height": tf.io.FixedLenFeature([], tf.int64),
-    "width": tf.io.FixedLenFeature([], tf.int64),
+FEATURE_TYPES = {
+    "image": "string",
+    "format": "string",
+    "label": "int64",
+    "id": "string",
+    "height": "int64",
+    "width": "int64",
 }
-"""The features of every record; ``height``/``width`` are the original image's size."""
+"""The features of every record and their dtype (one value each); ``height``/``width``
+are the original image's size. :func:`record_features` gives the parsing spec."""
 
 _FEATURE_DOCS = {
     "image": "bytes: the encoded square image (see 'encoding')",
@@ -79,6 +84,14 @@ _FEATURE_DOCS = {
     "height": "int64: original height, upright",
     "width": "int64: original width, upright",
 }
+
+
+@cache
+def record_features() -> dict[str, tf.io.FixedLenFeature]:
+    """:data:`FEATURE_TYPES` as the spec of ``tf.io.parse_single_example``."""
+    import tensorflow as tf
+
+    return {key: tf.io.FixedLenFeature([], dtype) for key, dtype in FEATURE_TYPES.items()}
 
 
 class IncompleteShardSetError(UserError, DatasetError):
@@ -104,30 +117,37 @@ class DamagedShard:
 class _GFileFolders:
     """:class:`~bit_finetune.datasets.atomic.Folders` through ``tf.io.gfile``."""
 
+    @property
+    def _gfile(self) -> Any:
+        import tensorflow as tf
+
+        return tf.io.gfile
+
     def listdir(self, path: str) -> list[str]:
-        return tf.io.gfile.listdir(path) if tf.io.gfile.isdir(path) else []
+        return self._gfile.listdir(path) if self._gfile.isdir(path) else []
 
     def makedirs(self, path: str) -> None:
-        tf.io.gfile.makedirs(path)
+        self._gfile.makedirs(path)
 
     def exists(self, path: str) -> bool:
-        return tf.io.gfile.exists(path)
+        return self._gfile.exists(path)
 
     def rename(self, source: str, target: str) -> None:
-        tf.io.gfile.rename(source, target)
+        self._gfile.rename(source, target)
 
     def remove(self, path: str) -> None:
-        if tf.io.gfile.isdir(path):
-            tf.io.gfile.rmtree(path)
+        if self._gfile.isdir(path):
+            self._gfile.rmtree(path)
         else:
-            tf.io.gfile.remove(path)
+            self._gfile.remove(path)
 
     def size(self, path: str) -> int:
-        if not tf.io.gfile.isdir(path):
-            return tf.io.gfile.stat(path).length
+        gfile = self._gfile
+        if not gfile.isdir(path):
+            return gfile.stat(path).length
         return sum(
-            tf.io.gfile.stat(os.path.join(root, name)).length
-            for root, _, names in tf.io.gfile.walk(path)
+            gfile.stat(os.path.join(root, name)).length
+            for root, _, names in gfile.walk(path)
             for name in names
         )
 
@@ -141,7 +161,9 @@ def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[
     With ``image_size`` the image gets the static shape ``[S, S, 3]`` (checked at run
     time); without it the height and width are left unknown.
     """
-    features = tf.io.parse_single_example(serialized, FEATURES)
+    import tensorflow as tf
+
+    features = tf.io.parse_single_example(serialized, record_features())
     image = tf.cond(
         tf.equal(features["format"], "raw"),
         lambda: _raw_square(features["image"]),
@@ -154,6 +176,8 @@ def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[
 
 def _raw_square(data: tf.Tensor) -> tf.Tensor:
     """Raw uint8 RGB bytes of a square image as ``[S, S, 3]`` (the side from the length)."""
+    import tensorflow as tf
+
     pixels = tf.io.decode_raw(data, tf.uint8)
     side = tf.cast(tf.round(tf.sqrt(tf.cast(tf.size(pixels) // 3, tf.float64))), tf.int32)
     return tf.reshape(pixels, [side, side, 3])
@@ -205,6 +229,8 @@ class ShardSet:
     ) -> tf.data.Dataset:
         """Parsed records of ``split`` (or of just ``files``), in a deterministic order;
         with ``skip_damaged`` a file is read up to its first record that cannot be read."""
+        import tensorflow as tf
+
         paths = list(files) if files is not None else self.files(split)
         if not paths:
             raise ValueError(f"split {split!r} of the shard set at {self.path} has no files")
@@ -222,6 +248,8 @@ class ShardSet:
     def damaged(self, split: str) -> list[DamagedShard]:
         """The split's files that are missing or differ from the manifest in size or
         SHA-256 (every file is read)."""
+        import tensorflow as tf
+
         started = time.perf_counter()
         entries = self._split(split)["files"]
         found = []
@@ -250,6 +278,8 @@ class ShardSet:
         """Re-raise a record of ``split`` that cannot be read (``tf.errors.DataLossError``:
         a shard damaged after it was verified) as :class:`ShardDamagedError` naming the
         files that differ from the manifest now, or all of the split's files."""
+        import tensorflow as tf
+
         try:
             yield
         except tf.errors.DataLossError as error:
@@ -270,6 +300,8 @@ class ShardSet:
 
     def readable_records(self, shard: DamagedShard) -> int:
         """How many records of a damaged file can be read, up to the first that cannot."""
+        import tensorflow as tf
+
         if shard.missing:
             return 0
         records = tf.data.TFRecordDataset(shard.path).ignore_errors()
@@ -316,6 +348,8 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
         return ShardSet(self._path, self._complete_manifest())
 
     def save(self, data: ShardPayload) -> None:
+        import tensorflow as tf
+
         splits = dict(data.splits)
         _check_payload(data, splits)
         with staged_folder(self._path, GFILE) as staging:
@@ -362,6 +396,8 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
         return table(["split", "examples", "files", "skipped"], rows)
 
     def _complete_manifest(self) -> dict[str, Any]:
+        import tensorflow as tf
+
         where = os.path.join(self._path, MANIFEST)
         fix = f"rewrite it with `{REWRITE}`"
         if not tf.io.gfile.exists(where):
@@ -411,6 +447,8 @@ def _write_split(
     Files are named once the stream ends: skipped examples can leave the last planned
     files empty, and those are not written at all.
     """
+    import tensorflow as tf
+
     planned = shard_count(expected, examples_per_shard)
     counts: list[int] = []
     skipped: list[dict[str, str]] = []
@@ -482,6 +520,8 @@ def _inconsistency(path: str, manifest: dict[str, Any], checksums: bool) -> str 
 def _file_problem(path: str, entry: dict[str, Any], checksum: bool) -> str | None:
     """How the file at ``path`` differs from its manifest ``entry`` (expected against
     found), or None; with ``checksum`` its SHA-256 is computed too."""
+    import tensorflow as tf
+
     name = entry["name"]
     if not tf.io.gfile.exists(path):
         return f"{name} is missing"
@@ -499,6 +539,8 @@ def _file_problem(path: str, entry: dict[str, Any], checksum: bool) -> str | Non
 
 
 def _sha256(path: str) -> str:
+    import tensorflow as tf
+
     digest = hashlib.sha256()
     with tf.io.gfile.GFile(path, "rb") as f:
         while block := f.read(_HASH_BLOCK):

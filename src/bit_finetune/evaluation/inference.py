@@ -21,11 +21,11 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from bit_finetune.datasets.tfrecord_shards import FEATURES, parse_example
+from bit_finetune.datasets.tfrecord_shards import parse_example, record_features
 from bit_finetune.evaluation.metrics import TOP5, top_k
 from bit_finetune.training.augment import eval_transform
 
-KEY_FEATURES = {key: FEATURES[key] for key in ("id", "label")}
+KEY_FEATURES = {key: record_features()[key] for key in ("id", "label")}
 READ_BATCH = 4096
 
 

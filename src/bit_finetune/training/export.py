@@ -28,13 +28,29 @@ class ServingModule(tf.Module):
                 f"label_map: {len(label_names)} names for a classifier with "
                 f"{model.output_shape[-1]} outputs; train and export with the same label map"
             )
-        self.model = model
+        # The model's variables are what the SavedModel needs of it: tracked as a list, they
+        # are saved and restored with the signatures that read them. The model itself is
+        # set past tf.Module's attribute tracking, so saving does not walk its object graph
+        # (every layer and its attributes) nor trace Keras' own default signature: that
+        # was most of the export's time (1-2 s, seconds in a run).
+        object.__setattr__(self, "model", model)
+        self.model_variables = list(model.variables)
         self.image_size = int(image_size)
         # A variable, so the SavedModel keeps it: ``loaded.label_names`` lists every class.
         self.label_names = tf.Variable(list(label_names), trainable=False, dtype=tf.string)
 
-    def _predict(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Predictions for float images in [0, 1]."""
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, "images")])
+    def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Classify uint8 images (0..255) of any size."""
+        return self.serve_float(to_unit_float(images))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, "images")])
+    def serve_float(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        """Classify float images in [0, 1] of any size.
+
+        ``serve`` calls this function rather than tracing the model a second time, so the
+        SavedModel holds the model's graph once.
+        """
         logits = tf.cast(self.model(resize_to(images, self.image_size), training=False), tf.float32)
         label = tf.argmax(logits, axis=-1)
         return {
@@ -42,16 +58,6 @@ class ServingModule(tf.Module):
             "label": label,
             "label_name": tf.gather(self.label_names, label),
         }
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, "images")])
-    def serve(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Classify uint8 images (0..255) of any size."""
-        return self._predict(to_unit_float(images))
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32, "images")])
-    def serve_float(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
-        """Classify float images in [0, 1] of any size."""
-        return self._predict(images)
 
     def serving_signatures(self) -> dict[str, tf.types.experimental.ConcreteFunction]:
         """The signatures to save: ``serving_default``, ``serve`` and ``serve_float``."""

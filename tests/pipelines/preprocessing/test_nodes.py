@@ -14,7 +14,11 @@ import tensorflow as tf
 from PIL import Image
 
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
-from bit_finetune.datasets.tfrecord_shards import FEATURES, ShardSet, TFRecordShardsDataset
+from bit_finetune.datasets.tfrecord_shards import (
+    ShardSet,
+    TFRecordShardsDataset,
+    record_features,
+)
 from bit_finetune.pipelines.preprocessing import create_pipeline
 from bit_finetune.pipelines.preprocessing.nodes import write_shards
 
@@ -74,7 +78,7 @@ def run(
 def records(shards: ShardSet, split: str) -> dict[str, dict]:
     out = {}
     for raw in tf.data.TFRecordDataset(shards.files(split)):
-        features = tf.io.parse_single_example(raw, FEATURES)
+        features = tf.io.parse_single_example(raw, record_features())
         out[features["id"].numpy().decode()] = features
     return out
 
