@@ -110,6 +110,7 @@ def test_multi_worker_run_keeps_workers_in_sync_and_only_the_chief_writes(
     assert sorted(p.name for p in workspace.iterdir()) == [
         "checkpoints",
         "history.csv",
+        "precision.json",
         "recipe.json",
         "tensorboard",
     ]

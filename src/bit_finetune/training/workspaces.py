@@ -108,10 +108,12 @@ def workspace_name(record: Mapping[str, Any]) -> str:
 
 
 def latest_step(folder: Path) -> int:
-    """The step of the latest checkpoint in a workspace (0 when it has none)."""
+    """The step of the latest checkpoint in a workspace (0 when it has none, or when the
+    checkpoint state file is unreadable: resuming then looks at the files themselves, see
+    :mod:`.resume`)."""
     try:
         found = _LATEST.search((folder / CHECKPOINT_STATE).read_text())
-    except FileNotFoundError:
+    except (OSError, ValueError):  # missing, or not text (a damaged state file)
         return 0
     return int(found[1]) if found else 0
 
