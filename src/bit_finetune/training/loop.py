@@ -4,9 +4,9 @@ Keras 3 ``model.fit`` fails under ``MultiWorkerMirroredStrategy`` (keras-team/ke
 so training runs its own loop: ``strategy.run`` of a step function over a dataset from
 ``distribute_datasets_from_function``, SGD with momentum 0.9 on the HyperRule schedule,
 checkpoints to resume after a crash, TensorBoard scalars and a tqdm bar on the chief,
-and a validation pass every ``training.eval_every`` steps (:mod:`.validation`).
-Each replica may sum the gradients of several micro-batches into one step (gradient
-accumulation, :mod:`bit_finetune.training.micro_batch`).
+and a validation pass every ``training.eval_every`` steps (:mod:`.validation`). The
+step's graph functions are in :mod:`.steps` (each replica may sum the gradients of several
+micro-batches into one step, :mod:`.micro_batch`), the history rows in :mod:`.history`.
 
 Every worker of a cluster takes part in saving checkpoints (saving is collective), but
 only the chief writes into the workspace; the others write to a private temporary folder
@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
 import re
 import shutil
 import tempfile
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,9 +37,10 @@ from bit_finetune.config import TrainingParams
 from bit_finetune.datasets.atomic import raise_if_out_of_room
 from bit_finetune.errors import ConfigError, UserError
 from bit_finetune.training import checkpoints as ckpt
-from bit_finetune.training import micro_batch, summaries, tracking
+from bit_finetune.training import micro_batch, steps, summaries, tracking
 from bit_finetune.training.augment import as_unit_float
 from bit_finetune.training.cluster import is_chief
+from bit_finetune.training.history import History
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
 from bit_finetune.training.precision import (
     CANDIDATES,
@@ -75,7 +74,9 @@ GRID_SIDE = 4  # the MixUp sample summary shows up to GRID_SIDE x GRID_SIDE imag
 # How a collective op fails when a peer dies (connection reset) or stops answering
 # (TensorFlow's coordination service misses its heartbeats for about 10 seconds).
 PEER_FAILURES = (
-    tf.errors.UnavailableError, tf.errors.DeadlineExceededError, tf.errors.AbortedError
+    tf.errors.UnavailableError,
+    tf.errors.DeadlineExceededError,
+    tf.errors.AbortedError,
 )
 
 
@@ -190,7 +191,9 @@ class Trainer:
                 trainable=False,
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-        self.gradients = self._gradient_fn()
+        self.gradients = steps.gradient_function(
+            self.model, self.optimizer, self.global_batch, self.jit
+        )
         self.micro_batch = self._micro_batch(self.model, self.policy)
         per_replica = self.global_batch // self.strategy.num_replicas_in_sync
         self.accumulation = per_replica // self.micro_batch
@@ -251,17 +254,9 @@ class Trainer:
         shape = micro_batch.example_shape(model, crop, size)
         images = tf.constant(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
         labels = tf.one_hot(tf.range(size) % classes, classes)
-        variables = model.trainable_variables
-
-        @tf.function(jit_compile=self.jit)
-        def step() -> tf.Tensor:
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(as_unit_float(images), training=True), tf.float32)
-                loss = tf.reduce_mean(tf.nn.softmax_cross_entropy_with_logits(labels, logits))
-            optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-            return loss
-
-        return lambda: step().numpy(), size
+        gradients = steps.gradient_function(model, optimizer, size, self.jit)
+        update = tf.function(steps.update_function(gradients, optimizer, model.trainable_variables))
+        return lambda: update(images, labels)[0].numpy(), size
 
     def run(self, data: TrainData, validation: ValidationData | None = None) -> TrainingResult:
         """Restore the latest checkpoint, train on ``data`` up to ``total_steps``
@@ -287,8 +282,9 @@ class Trainer:
             tracking.start_training(self.workspace, start, history)
             tracking.log_precision(self.precision.record())
             if start < self.total_steps:
-                ckpt.add_precision(self.workspace, {"from_step": start + 1,
-                                                    **self.precision.record()})
+                ckpt.add_precision(
+                    self.workspace, {"from_step": start + 1, **self.precision.record()}
+                )
         try:
             if start >= self.total_steps:
                 logger.info(
@@ -336,25 +332,6 @@ class Trainer:
 
         return input_fn
 
-    def _gradient_fn(self) -> Callable:
-        """``gradients(images, labels)``: the gradients of a (micro-)batch's share of the
-        global-batch loss, that share and its number of correct predictions."""
-        model, optimizer, global_batch = self.model, self.optimizer, self.global_batch
-        variables = model.trainable_variables
-        loss_scaled = isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
-
-        @tf.function(jit_compile=self.jit)
-        def gradients(images: tf.Tensor, labels: tf.Tensor):
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(as_unit_float(images), training=True), tf.float32)
-                per_example = tf.nn.softmax_cross_entropy_with_logits(labels, logits)
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_batch)
-                objective = optimizer.scale_loss(loss) if loss_scaled else loss
-            hits = tf.cast(tf.argmax(logits, -1) == tf.argmax(labels, -1), tf.float32)
-            return tape.gradient(objective, variables), loss, tf.reduce_sum(hits)
-
-        return gradients
-
     def _micro_batch(self, model: keras.Model, policy: str, log: bool = True) -> int:
         """The ``training.micro_batch_size`` setting as a micro-batch per replica of
         ``model`` in ``policy`` (``log``: say what ``auto`` chose on a CPU)."""
@@ -380,59 +357,6 @@ class Trainer:
         with tf.device(devices[0] if devices else None):
             _, loss, _ = self.gradients(images, labels)
         float(loss)  # waits for the device
-
-    def _accumulated(self, images: tf.Tensor, labels: tf.Tensor):
-        """:attr:`gradients` of a replica's batch, summed over its micro-batches (the
-        batch as it is when there is no accumulation)."""
-        if self.accumulation == 1:
-            return self.gradients(images, labels)
-        parts, size = self.accumulation, self.micro_batch
-        images, labels = (
-            tf.reshape(t, tf.concat([[parts, size], tf.shape(t)[1:]], 0)) for t in (images, labels)
-        )
-
-        def add(i, grads, loss, correct):
-            g, l, c = self.gradients(images[i], labels[i])
-            return i + 1, [a + b for a, b in zip(grads, g)], loss + l, correct + c
-
-        zeros = [tf.zeros_like(v) for v in self.model.trainable_variables]
-        _, grads, loss, correct = tf.while_loop(
-            lambda i, *_: i < parts, add, (tf.constant(0), zeros, 0.0, 0.0)
-        )
-        return grads, loss, correct
-
-    def _train_steps(self, element_spec: Any) -> tuple[Callable, Callable]:
-        """Two ``tf.function``s running steps on every replica: ``one(batch)`` runs one
-        step on a given batch, ``many(iterator, n)`` runs ``n`` steps in one graph call
-        (no Python round trip between them). Both return the global loss and the number
-        of correct predictions, summed over their steps."""
-        optimizer, strategy = self.optimizer, self.strategy
-        variables = self.model.trainable_variables
-        total = tf.distribute.ReduceOp.SUM
-
-        def replica_step(images: tf.Tensor, labels: tf.Tensor):
-            grads, loss, correct = self._accumulated(images, labels)
-            optimizer.apply_gradients(zip(grads, variables))
-            return loss, correct
-
-        def step(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
-            loss, correct = strategy.run(replica_step, args=batch)
-            self.step.assign_add(1)
-            return strategy.reduce(total, loss, None), strategy.reduce(total, correct, None)
-
-        @tf.function(input_signature=[element_spec])
-        def one(batch: Any) -> tuple[tf.Tensor, tf.Tensor]:
-            return step(batch)
-
-        @tf.function
-        def many(iterator: Any, n: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-            loss_sum, correct_sum = tf.constant(0.0), tf.constant(0.0)
-            for _ in tf.range(n):
-                loss, correct = step(next(iterator))
-                loss_sum, correct_sum = loss_sum + loss, correct_sum + correct
-            return loss_sum, correct_sum
-
-        return one, many
 
     def _validator(self, validation: ValidationData | None) -> Callable[[], Scores] | None:
         """This run's validation pass; None when validation is off or has no examples."""
@@ -461,9 +385,15 @@ class Trainer:
     ) -> pd.DataFrame:
         """Train from ``start`` to ``total_steps``, validating on the way; return the
         history extended by it."""
-        params, total_steps = self.params, self.total_steps
+        params = self.params
         batches = self.strategy.distribute_datasets_from_function(self._input_fn(data, start))
-        one, many = self._train_steps(batches.element_spec)
+        variables = self.model.trainable_variables
+        update = steps.update_function(
+            steps.accumulated(self.gradients, variables, self.accumulation),
+            self.optimizer,
+            variables,
+        )
+        one, many = steps.train_functions(self.strategy, update, self.step, batches.element_spec)
         validate = self._validator(validation)
         eval_every = self.eval_every if validate else None
         writer = (
@@ -471,70 +401,46 @@ class Trainer:
             if self.chief
             else tf.summary.create_noop_writer()
         )
-        rows = history.to_dict("records")
-        window: list[tuple[tf.Tensor, tf.Tensor, int]] = []
-        postfix: dict[str, str] = {}
-        clock = time.perf_counter()
         iterator = iter(batches)
-        progress = tqdm(
-            total=total_steps,
-            initial=start,
-            desc="train",
-            unit="step",
-            disable=not (self.chief and params.progress),
-        )
-        with writer.as_default(), progress:
+        log = History(history, start, self.total_steps, self.global_batch, self.schedule,
+                      self.chief, progress=self.chief and params.progress)  # fmt: skip
+        with writer.as_default(), log:
             done = start
-            while done < total_steps:
-                if done == start:  # the first batch of images also goes to TensorBoard
-                    batch = next(iterator)
-                    first = self.strategy.experimental_local_results(batch[0])[0]
-                    if first.shape.rank == 4:
-                        grid = image_grid(as_unit_float(first))
-                        summaries.image("mixup_sample", grid, step=done + 1)
-                    steps, (loss, correct) = 1, one(batch)
+            while done < self.total_steps:
+                if done == start:
+                    count, (loss, correct) = 1, one(self._first_batch(iterator, done))
                 else:
-                    steps = self._steps_to_boundary(done, eval_every)
-                    loss, correct = many(iterator, tf.constant(steps, tf.int64))
-                done += steps
-                window.append((loss, correct, steps))
-                progress.update(steps)
+                    count = self._steps_to_boundary(done, eval_every)
+                    loss, correct = many(iterator, tf.constant(count, tf.int64))
+                done += count
+                log.add(loss, correct, count)
                 validating = eval_every is not None and self._due(done, eval_every)
                 if validating or self._due(done, params.log_every):
-                    row = self._log_row(window, done, time.perf_counter() - clock)
+                    row = log.row(done)
                     if validating:  # after the row's clock: throughput excludes validation
                         row.update(self._validate(validate, done))
-                    rows.append(row)
-                    if self.chief:
-                        tracking.log_step(row)
-                    for name in ckpt.HISTORY_COLUMNS[1:]:
-                        if not math.isnan(row[name]):
-                            summaries.scalar(name, row[name], step=done)
-                    postfix.update(
-                        loss=f"{row['loss']:.4f}",
-                        lr=f"{row['learning_rate']:.3g}",
-                        img_s=f"{row['images_per_second']:.0f}",
-                    )
-                    if validating:
-                        postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
-                    progress.set_postfix(postfix)
-                    window, clock = [], time.perf_counter()
+                    log.append(row)
                 if self._due(done, params.checkpoint_every):
-                    paused = time.perf_counter()
-                    if self.chief:  # history first: it then always reaches the checkpoint
-                        ckpt.write_history(
-                            write_dir, pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS)
-                        )
-                    save_checkpoint(manager, done)
-                    clock += time.perf_counter() - paused  # throughput excludes saving
+                    with log.paused():  # throughput excludes saving
+                        if self.chief:  # history first: it then always reaches the checkpoint
+                            ckpt.write_history(write_dir, log.frame())
+                        save_checkpoint(manager, done)
         writer.flush()
         logger.info(
             "Trained steps %d-%d; final checkpoint in %s",
             start + 1,
-            total_steps,
+            self.total_steps,
             manager.directory,
         )
-        return pd.DataFrame(rows, columns=ckpt.HISTORY_COLUMNS).astype({"step": "int64"})
+        return log.frame()
+
+    def _first_batch(self, iterator: Any, done: int) -> Any:
+        """The next batch, its first images also shown in TensorBoard."""
+        batch = next(iterator)
+        first = self.strategy.experimental_local_results(batch[0])[0]
+        if first.shape.rank == 4:
+            summaries.image("mixup_sample", image_grid(as_unit_float(first)), step=done + 1)
+        return batch
 
     def _due(self, done: int, every: int) -> bool:
         """Whether something done ``every`` steps (and at the end) is due after ``done``."""
@@ -564,19 +470,3 @@ class Trainer:
                 scores.loss,
             )
         return {"val_loss": scores.loss, "val_accuracy": scores.accuracy}
-
-    def _log_row(
-        self, window: list[tuple[tf.Tensor, tf.Tensor, int]], done: int, seconds: float
-    ) -> dict[str, float]:
-        """Mean loss and accuracy over the steps since the last log, LR and throughput
-        (the validation columns empty)."""
-        steps = sum(n for _, _, n in window)
-        images = self.global_batch * steps
-        return {
-            "step": done,
-            "loss": math.fsum(float(loss) for loss, _, _ in window) / steps,
-            "learning_rate": float(self.schedule(done - 1)),
-            "accuracy": math.fsum(float(hits) for _, hits, _ in window) / images,
-            "images_per_second": images / max(seconds, 1e-9),
-            **dict.fromkeys(ckpt.VALIDATION_COLUMNS, math.nan),
-        }
