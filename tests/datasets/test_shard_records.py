@@ -1,4 +1,5 @@
-"""Records encoded without TensorFlow are the bytes TensorFlow's own serializer makes."""
+"""The record schema: records encoded without TensorFlow are the bytes TensorFlow's own
+serializer makes, and parse back to what was written."""
 
 from __future__ import annotations
 
@@ -6,8 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bit_finetune.datasets.shard_records import make_example
-from bit_finetune.datasets.tfrecord_shards import parse_example
+from bit_finetune.datasets.shard_records import make_example, parse_example
 
 
 def tensorflow_example(image: bytes, fmt: str, label: int, example_id: str, width: int,

@@ -16,12 +16,16 @@ from kedro.io import DatasetError
 from PIL import Image
 from storage_faults import damage_record
 
-from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample, make_example
+from bit_finetune.datasets.shard_records import (
+    ShardPayload,
+    SkippedExample,
+    make_example,
+    record_features,
+)
 from bit_finetune.datasets.tfrecord_shards import (
     IncompleteShardSetError,
     ShardDamagedError,
     TFRecordShardsDataset,
-    record_features,
     shard_count,
 )
 from bit_finetune.errors import UserError

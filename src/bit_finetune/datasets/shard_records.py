@@ -1,16 +1,44 @@
-"""What the preprocessing stage hands to :class:`~bit_finetune.datasets.tfrecord_shards.
-TFRecordShardsDataset`: serialized ``tf.train.Example`` records and skip markers.
+"""The record schema of a shard set: the features of a record, encoded without
+TensorFlow by the writer and parsed with it by the readers; and what the preprocessing
+stage hands to :class:`~bit_finetune.datasets.tfrecord_shards.TFRecordShardsDataset`
+(serialized records and skip markers).
 
 Records are encoded here without TensorFlow (the ``Example`` wire format is three
 nested length-prefixed messages), so the preprocessing node does not import it; the
-bytes equal ``tf.train.Example.SerializeToString(deterministic=True)``.
+bytes equal ``tf.train.Example.SerializeToString(deterministic=True)``. Parsing imports
+TensorFlow when it runs, not with this module (see :mod:`bit_finetune.startup`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+FEATURE_TYPES = {
+    "image": "string",
+    "format": "string",
+    "label": "int64",
+    "id": "string",
+    "height": "int64",
+    "width": "int64",
+}
+"""The features of every record and their dtype (one value each); ``height``/``width``
+are the original image's size. :func:`record_features` gives the parsing spec."""
+
+FEATURE_DOCS = {
+    "image": "bytes: the encoded square image (see 'encoding')",
+    "format": "bytes: b'jpeg', b'png' or b'raw' (uint8 RGB, row-major, square)",
+    "label": "int64: index into label_names",
+    "id": "bytes: the example's id in the image index",
+    "height": "int64: original height, upright",
+    "width": "int64: original width, upright",
+}
+"""What each feature holds, as the manifest describes it."""
 
 _LENGTH_DELIMITED = 2
 _BYTES_LIST, _INT64_LIST = 1, 3
@@ -90,3 +118,39 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+@cache
+def record_features() -> dict[str, tf.io.FixedLenFeature]:
+    """:data:`FEATURE_TYPES` as the spec of ``tf.io.parse_single_example``."""
+    import tensorflow as tf
+
+    return {key: tf.io.FixedLenFeature([], dtype) for key, dtype in FEATURE_TYPES.items()}
+
+
+def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[str, tf.Tensor]:
+    """Parse one record into ``{"image": uint8 [S, S, 3], "label": int64, "id": string}``.
+
+    With ``image_size`` the image gets the static shape ``[S, S, 3]`` (checked at run
+    time); without it the height and width are left unknown.
+    """
+    import tensorflow as tf
+
+    features = tf.io.parse_single_example(serialized, record_features())
+    image = tf.cond(
+        tf.equal(features["format"], "raw"),
+        lambda: _raw_square(features["image"]),
+        lambda: tf.io.decode_image(features["image"], channels=3, expand_animations=False),
+    )
+    if image_size is not None:
+        image = tf.ensure_shape(image, [image_size, image_size, 3])
+    return {"image": image, "label": features["label"], "id": features["id"]}
+
+
+def _raw_square(data: tf.Tensor) -> tf.Tensor:
+    """Raw uint8 RGB bytes of a square image as ``[S, S, 3]`` (the side from the length)."""
+    import tensorflow as tf
+
+    pixels = tf.io.decode_raw(data, tf.uint8)
+    side = tf.cast(tf.round(tf.sqrt(tf.cast(tf.size(pixels) // 3, tf.float64))), tf.int32)
+    return tf.reshape(pixels, [side, side, 3])

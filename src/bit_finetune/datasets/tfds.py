@@ -22,6 +22,7 @@ from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.previews import source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.datasets.splits import SPLITS
 from bit_finetune.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,7 +32,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 URI_PREFIX = "tfds:"
-OUR_SPLITS = ("train", "validation", "test")
 TFDS_SPLIT_NAMES = {
     "train": "train",
     "validation": "validation",
@@ -284,7 +284,7 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
         available = list(builder.info.splits)
         if self._splits is not None:
             mapping = self._splits
-            unknown = sorted(set(mapping) - set(OUR_SPLITS))
+            unknown = sorted(set(mapping) - set(SPLITS))
             if unknown:
                 raise ConfigError(
                     f"raw_images.splits.{unknown[0]}: not a split of ours; the keys must be "
@@ -314,7 +314,7 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
                 f"split (it lists {available or 'none'}); map them, e.g. "
                 f"splits: {{train: 'train[:90%]', test: 'train[90%:]'}}"
             )
-        return {ours: mapping[ours] for ours in OUR_SPLITS if ours in mapping}
+        return {ours: mapping[ours] for ours in SPLITS if ours in mapping}
 
 
 def unreachable(builder: tfds.core.DatasetBuilder) -> str | None:

@@ -5,10 +5,10 @@ On disk::
     <path>/train-00000-of-00008.tfrecord ... <path>/test-00000-of-00001.tfrecord
     <path>/manifest.json
 
-Each record is a serialized ``tf.train.Example`` with the features in :data:`FEATURE_TYPES`.
-The manifest lists every file with its example count, byte size and SHA-256, the
-examples skipped while writing, and the metadata the writer supplied (label names,
-image size, encoding...).
+Each record is a serialized ``tf.train.Example`` with the features of
+:data:`~bit_finetune.datasets.shard_records.FEATURE_TYPES`. The manifest lists every
+file with its example count, byte size and SHA-256, the examples skipped while writing,
+and the metadata the writer supplied (label names, image size, encoding...).
 
 A save writes into a hidden sibling folder, the manifest last, and only then renames
 that folder to ``path`` (:func:`~bit_finetune.datasets.atomic.staged_folder`), so an
@@ -40,7 +40,6 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from kedro.io import AbstractDataset, DatasetError
@@ -48,7 +47,12 @@ from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.atomic import staged_folder
 from bit_finetune.datasets.previews import table
-from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
+from bit_finetune.datasets.shard_records import (
+    FEATURE_DOCS,
+    ShardPayload,
+    SkippedExample,
+    parse_example,
+)
 from bit_finetune.errors import UserError
 from bit_finetune.training.workspaces import human_size
 
@@ -64,34 +68,6 @@ _RESERVED = {"format_version", "examples_per_shard", "features", "splits"}
 _HASH_BLOCK = 1 << 20
 REWRITE = "kedro run --pipelines preprocessing"
 """The command that writes the shard set anew."""
-
-FEATURE_TYPES = {
-    "image": "string",
-    "format": "string",
-    "label": "int64",
-    "id": "string",
-    "height": "int64",
-    "width": "int64",
-}
-"""The features of every record and their dtype (one value each); ``height``/``width``
-are the original image's size. :func:`record_features` gives the parsing spec."""
-
-_FEATURE_DOCS = {
-    "image": "bytes: the encoded square image (see 'encoding')",
-    "format": "bytes: b'jpeg', b'png' or b'raw' (uint8 RGB, row-major, square)",
-    "label": "int64: index into label_names",
-    "id": "bytes: the example's id in the image index",
-    "height": "int64: original height, upright",
-    "width": "int64: original width, upright",
-}
-
-
-@cache
-def record_features() -> dict[str, tf.io.FixedLenFeature]:
-    """:data:`FEATURE_TYPES` as the spec of ``tf.io.parse_single_example``."""
-    import tensorflow as tf
-
-    return {key: tf.io.FixedLenFeature([], dtype) for key, dtype in FEATURE_TYPES.items()}
 
 
 class IncompleteShardSetError(UserError, DatasetError):
@@ -153,34 +129,6 @@ class _GFileFolders:
 
 
 GFILE = _GFileFolders()
-
-
-def parse_example(serialized: tf.Tensor, image_size: int | None = None) -> dict[str, tf.Tensor]:
-    """Parse one record into ``{"image": uint8 [S, S, 3], "label": int64, "id": string}``.
-
-    With ``image_size`` the image gets the static shape ``[S, S, 3]`` (checked at run
-    time); without it the height and width are left unknown.
-    """
-    import tensorflow as tf
-
-    features = tf.io.parse_single_example(serialized, record_features())
-    image = tf.cond(
-        tf.equal(features["format"], "raw"),
-        lambda: _raw_square(features["image"]),
-        lambda: tf.io.decode_image(features["image"], channels=3, expand_animations=False),
-    )
-    if image_size is not None:
-        image = tf.ensure_shape(image, [image_size, image_size, 3])
-    return {"image": image, "label": features["label"], "id": features["id"]}
-
-
-def _raw_square(data: tf.Tensor) -> tf.Tensor:
-    """Raw uint8 RGB bytes of a square image as ``[S, S, 3]`` (the side from the length)."""
-    import tensorflow as tf
-
-    pixels = tf.io.decode_raw(data, tf.uint8)
-    side = tf.cast(tf.round(tf.sqrt(tf.cast(tf.size(pixels) // 3, tf.float64))), tf.int32)
-    return tf.reshape(pixels, [side, side, 3])
 
 
 def shard_count(examples: int, examples_per_shard: int) -> int:
@@ -363,7 +311,7 @@ class TFRecordShardsDataset(AbstractDataset[ShardPayload, ShardSet]):
                 "format_version": FORMAT_VERSION,
                 **data.metadata,
                 "examples_per_shard": data.examples_per_shard,
-                "features": _FEATURE_DOCS,
+                "features": FEATURE_DOCS,
                 "splits": written,
             }
             with tf.io.gfile.GFile(os.path.join(staging, MANIFEST), "w") as f:

@@ -21,7 +21,7 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from bit_finetune.datasets.tfrecord_shards import parse_example, record_features
+from bit_finetune.datasets.shard_records import parse_example, record_features
 from bit_finetune.evaluation.metrics import TOP5, top_k
 from bit_finetune.training.augment import eval_transform
 

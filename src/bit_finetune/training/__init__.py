@@ -1,1 +1,2 @@
-"""Kedro-free training library: schedule, input pipeline, strategy, loop and export."""
+"""Kedro-free training library: schedule, input pipeline, strategy, loop, export and
+the training curves."""

@@ -13,12 +13,9 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from bit_finetune.datasets.shard_records import record_features
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
-from bit_finetune.datasets.tfrecord_shards import (
-    ShardSet,
-    TFRecordShardsDataset,
-    record_features,
-)
+from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
 from bit_finetune.pipelines.preprocessing import create_pipeline
 from bit_finetune.pipelines.preprocessing.nodes import write_shards
 

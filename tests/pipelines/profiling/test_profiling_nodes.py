@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator
 
 import pandas as pd
@@ -166,30 +165,6 @@ def test_summary_without_decodable_images_has_no_percentiles():
     summary = profiling.summarise_profile(KNOWN_INDEX.head(1), profile)
     assert summary["width"] is None and summary["small_image_share"] is None
     assert summary["undecodable"]["count"] == 1
-
-
-def _renders(figure: Figure) -> bool:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue().startswith(b"\x89PNG")
-
-
-def test_resolution_plot_draws_the_hyperrule_threshold():
-    figure = profiling.plot_resolution(KNOWN_PROFILE)
-    assert isinstance(figure, Figure) and _renders(figure)
-    (ax,) = figure.axes
-    assert "96x96" in ax.get_legend().get_texts()[0].get_text()
-    assert "60% below" in ax.get_legend().get_texts()[0].get_text()
-    assert _renders(profiling.plot_resolution(_profile({"a": None})))
-
-
-def test_class_balance_plot_stacks_splits_per_class():
-    figure = profiling.plot_class_balance(KNOWN_INDEX)
-    assert isinstance(figure, Figure) and _renders(figure)
-    (ax,) = figure.axes
-    heights = [round(bar.get_height()) for bar in ax.patches]
-    assert heights == [1, 2, 1, 0, 1, 1]  # train, validation, test for cat then dog
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["cat", "dog"]
 
 
 def test_pipeline_runs_in_memory(corpus):

@@ -5,18 +5,15 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-import pandas as pd
 import pytest
 import tensorflow as tf
 from kedro_datasets.tensorflow import TensorFlowModelDataset
-from matplotlib.figure import Figure
 from tiny_project import recipe_folder
 
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
 from bit_finetune.pipelines.training import create_pipeline
 from bit_finetune.pipelines.training.nodes import (
     export_serving_model,
-    plot_training_curves,
     train_classifier,
 )
 from bit_finetune.training.checkpoints import HISTORY_COLUMNS
@@ -164,31 +161,6 @@ def test_saved_classifier_exports_a_serving_model(trained, tmp_path):
     expected = tf.nn.softmax(model(tf.image.resize(pixels / 255.0, [CROP, CROP]))).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
     assert {n.decode() for n in out["label_name"].numpy()} <= set(COLOURS)
-
-
-def test_plot_training_curves(trained):
-    _, history, _ = trained
-    figure = plot_training_curves(history)
-    assert isinstance(figure, Figure)
-    titles = [axes.get_title() for axes in figure.axes]
-    assert titles == ["loss", "accuracy", "learning rate"]
-    np.testing.assert_allclose(figure.axes[2].lines[0].get_ydata(), history["learning_rate"])
-    for axes, column in zip(figure.axes, ("loss", "accuracy")):
-        train, validation = axes.lines
-        assert (train.get_label(), validation.get_label()) == ("train", "validation")
-        np.testing.assert_allclose(train.get_ydata(), history[column])
-        np.testing.assert_allclose(validation.get_ydata(), history[f"val_{column}"])
-        assert axes.get_legend() is not None
-
-
-def test_plot_training_curves_without_validation():
-    """Validation off, or a history written before validation existed: train curves only."""
-    history = pd.DataFrame({"step": [3, 6], "loss": [1.0, 0.5], "learning_rate": [0.1, 0.1],
-                            "accuracy": [0.5, 0.7], "images_per_second": [10.0, 11.0]})  # fmt: skip
-    for table in (history, history.assign(val_loss=np.nan, val_accuracy=np.nan)):
-        figure = plot_training_curves(table)
-        assert [len(axes.lines) for axes in figure.axes] == [1, 1, 1]
-        assert all(axes.get_legend() is None for axes in figure.axes)
 
 
 def test_pipeline_wiring():

@@ -13,11 +13,11 @@ from tqdm import tqdm
 from bit_finetune.config import PreprocessingParams, stage_params
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample, make_example
 from bit_finetune.datasets.source import ImageSource
+from bit_finetune.datasets.splits import split_order
 from bit_finetune.imaging.encode import encode_reads
 
 logger = logging.getLogger(__name__)
 
-SPLIT_ORDER = ("train", "validation", "test")
 WRITE_ORDER_SEED = 0
 """Seed of the fixed shuffle that mixes classes across (and within) shard files."""
 
@@ -85,10 +85,8 @@ def _split_rows(index: pd.DataFrame, num_labels: int) -> dict[str, pd.DataFrame]
     if index["uri"].duplicated().any():
         uri = index.loc[index["uri"].duplicated(), "uri"].iloc[0]
         raise ValueError(f"filtered_index: uri {uri!r} appears more than once")
-    present = set(index["split"])
-    order = [s for s in SPLIT_ORDER if s in present] + sorted(present - set(SPLIT_ORDER))
     rows = {}
-    for split in order:
+    for split in split_order(index["split"]):
         part = index[index["split"] == split].sort_values("id", kind="stable")
         shuffle = np.random.default_rng(WRITE_ORDER_SEED).permutation(len(part))
         rows[split] = part.iloc[shuffle].reset_index(drop=True)

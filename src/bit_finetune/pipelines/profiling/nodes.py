@@ -1,4 +1,5 @@
-"""Profiling nodes: probe every indexed image, summarise the sizes, plot them."""
+"""Profiling nodes: probe every indexed image, summarise the sizes, plot them
+(:mod:`bit_finetune.imaging.plots`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from tqdm.auto import tqdm
 
 from bit_finetune.config import stage_params
 from bit_finetune.datasets.source import ImageSource
+from bit_finetune.datasets.splits import split_order
 from bit_finetune.hyperrule import SMALL_IMAGE_AREA
 from bit_finetune.imaging import ImageProbe, probe_reads
+from bit_finetune.imaging.plots import class_balance_figure, resolution_figure
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +36,6 @@ PROFILE_DTYPES = {
 PARALLEL_FROM = 512
 """Fewer images than this are decoded in-process: a pool costs more than it saves."""
 PERCENTILES = (0, 5, 25, 50, 75, 95, 100)
-SPLIT_ORDER = ("train", "validation", "test")
 ERROR_EXAMPLES = 5
 
 
@@ -82,7 +84,7 @@ def summarise_profile(image_index: pd.DataFrame, image_profile: pd.DataFrame) ->
     good = table[table["decodable"].fillna(False).astype(bool)]
     area = good["width"].astype("float64") * good["height"].astype("float64")
     bad = table[~table["decodable"].fillna(False).astype(bool)]
-    splits = _split_order(table["split"])
+    splits = split_order(table["split"])
     classes = table.sort_values("label", kind="stable")["label_name"].unique()
     per_class = table.groupby(["label_name", "split"]).size()
     return {
@@ -112,55 +114,15 @@ def summarise_profile(image_index: pd.DataFrame, image_profile: pd.DataFrame) ->
 
 
 def plot_resolution(image_profile: pd.DataFrame) -> Figure:
-    """Width against height of every decodable image, with the HyperRule's 96x96 line."""
-    good = image_profile[image_profile["decodable"]]
-    fig = Figure(figsize=(7, 6), layout="constrained")
-    ax = fig.add_subplot()
-    ax.set(xlabel="width (px)", ylabel="height (px)")
-    ax.set_title(f"Image resolution ({len(good):,} decodable images)")
-    if good.empty:
-        ax.text(0.5, 0.5, "no decodable images", ha="center", va="center")
-        return fig
-    width = good["width"].to_numpy("float64")
-    height = good["height"].to_numpy("float64")
-    ax.scatter(width, height, s=8, alpha=min(1.0, 30 / np.sqrt(len(good))), linewidths=0)
-    ax.set(xscale="log", yscale="log")
-    lo = min(width.min(), height.min(), 96) / 2
-    hi = max(width.max(), height.max(), 96) * 2
-    edge = np.geomspace(lo, hi, 64)
-    side = np.sqrt(SMALL_IMAGE_AREA)
-    share = float((width * height < SMALL_IMAGE_AREA).mean())
-    label = f"area {side:.0f}x{side:.0f} (HyperRule threshold): {share:.0%} below"
-    ax.plot(edge, SMALL_IMAGE_AREA / edge, color="tab:red", linestyle="--", label=label)
-    ax.set(xlim=(lo, hi), ylim=(lo, hi))
-    ax.legend(loc="upper left")
-    return fig
+    """Width against height of the decodable images, with the HyperRule's threshold
+    (:func:`~bit_finetune.imaging.plots.resolution_figure`)."""
+    return resolution_figure(image_profile)
 
 
 def plot_class_balance(image_index: pd.DataFrame) -> Figure:
-    """Examples per class, stacked by split."""
-    counts = (
-        image_index.groupby(["label", "label_name", "split"]).size().unstack("split", fill_value=0)
-    )
-    counts = counts[_split_order(image_index["split"])]
-    names = counts.index.get_level_values("label_name")
-    fig = Figure(figsize=(min(20, 4 + 0.4 * len(counts)), 5), layout="constrained")
-    ax = fig.add_subplot()
-    bottom = np.zeros(len(counts))
-    for split in counts.columns:
-        ax.bar(range(len(counts)), counts[split], bottom=bottom, label=split)
-        bottom += counts[split].to_numpy()
-    ax.set(ylabel="examples", title=f"Class balance ({len(counts)} classes)")
-    if len(counts) <= 60:
-        ax.set_xticks(range(len(counts)), names, rotation=90 if len(counts) > 10 else 0)
-    if len(counts):
-        ax.legend()
-    return fig
-
-
-def _split_order(splits: pd.Series) -> list[str]:
-    present = set(splits)
-    return [s for s in SPLIT_ORDER if s in present] + sorted(present - set(SPLIT_ORDER))
+    """Examples per class, stacked by split
+    (:func:`~bit_finetune.imaging.plots.class_balance_figure`)."""
+    return class_balance_figure(image_index)
 
 
 def _percentiles(values: pd.Series) -> dict[str, float] | None:
