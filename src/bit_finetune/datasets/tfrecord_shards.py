@@ -44,10 +44,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.atomic import staged_folder
-from bit_finetune.datasets.previews import table
+from bit_finetune.datasets.previews import TablePreview, table
 from bit_finetune.datasets.shard_records import ShardPayload, SkippedExample
 from bit_finetune.errors import UserError
 from bit_finetune.training.workspaces import human_size
