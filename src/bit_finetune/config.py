@@ -19,6 +19,7 @@ from typing import Any, Literal
 from bit_finetune.bit.published import published_weights
 from bit_finetune.bit.specs import get_architecture
 from bit_finetune.errors import ArchitectureError, ConfigError, WeightsError, naming_keys
+from bit_finetune.hyperrule import OVERRIDABLE, BatchPolicy
 
 
 def bounded(default: Any, *, lo: float | None = None, hi: float | None = None) -> Any:
@@ -29,16 +30,23 @@ def bounded(default: Any, *, lo: float | None = None, hi: float | None = None) -
 @dataclass(frozen=True)
 class SplitFractions:
     train: float = bounded(0.8, lo=0.0, hi=1.0)
+    """Share of the examples in the train split, for a source that defines none (0 to 1)."""
     validation: float = bounded(0.1, lo=0.0, hi=1.0)
+    """Share of the examples in the validation split, for a source that defines none (0 to 1)."""
     test: float = bounded(0.1, lo=0.0, hi=1.0)
+    """Share of the examples in the test split, for a source that defines none (0 to 1)."""
 
 
 @dataclass(frozen=True)
 class IngestionParams:
     seed: int = 42
+    """Seed of the splits made here and of the few-shot sample."""
     split_fractions: SplitFractions = SplitFractions()
+    """Used only for the splits the source does not define; must add up to 1."""
     examples_per_class: int | None = bounded(None, lo=1)
+    """Few-shot mode: keep a seeded sample of k training examples per class (null: all)."""
     min_classes: int = bounded(2, lo=2)
+    """Fewest classes the source may have; fewer stops the run."""
 
     def __post_init__(self) -> None:
         s = self.split_fractions
@@ -53,17 +61,26 @@ class IngestionParams:
 @dataclass(frozen=True)
 class ProfilingParams:
     verify_decode: bool = False
+    """Sizes come from image headers; true also decodes every image to prove it is readable."""
     workers: int = bounded(2, lo=1)
+    """Processes for full decodes (verify_decode: true)."""
     progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass(frozen=True)
 class FilteringParams:
     enabled: bool = False
+    """Apply the filters below; undecodable images are always excluded and reported, whatever it
+    says."""
     min_side: int = bounded(1, lo=1)
+    """Pixels; an image whose shorter side is smaller is rejected as too small."""
     max_side: int | None = bounded(None, lo=1)
+    """Pixels; an image whose longer side is larger is rejected as too large (null: no limit)."""
     max_aspect_ratio: float | None = bounded(None, lo=1.0)
+    """Long side / short side; a larger ratio is rejected (null: no limit)."""
     deduplicate: bool = False
+    """Drop files whose bytes repeat an earlier file's."""
 
 
 @dataclass(frozen=True)
@@ -73,17 +90,21 @@ class HyperRuleParams:
     string of numbers separated by spaces (``--params`` cannot carry commas)."""
 
     batch_size: int = bounded(512, lo=1)
-    batch_policy: Literal["official", "colab"] = "official"
+    """Images per optimiser step, split over all replicas (the HyperRule's own: 512);
+    training.micro_batch_size keeps it within any memory."""
+    batch_policy: BatchPolicy = "official"
+    """official: LR 0.003 and the step counts as published, whatever the batch; colab: LR x
+    batch/512 and steps x 512/batch (the TF2 colab's linear scaling)."""
     overrides: dict[str, Any] = field(default_factory=dict)
+    """Derived values to replace, each {value: ..., reason: ...} or just the value."""
     override_reason: str | None = None
+    """The reason recorded for overrides given as a plain value, without one."""
 
     def __post_init__(self) -> None:
         overrides = {key: self._override(key, spec) for key, spec in self.overrides.items()}
         object.__setattr__(self, "overrides", overrides)
 
     def _override(self, key: str, spec: Any) -> dict[str, Any]:
-        from bit_finetune.hyperrule import OVERRIDABLE
-
         name = f"hyperrule.overrides.{key}"
         if key not in OVERRIDABLE:
             raise ConfigError(f"{name}: not a HyperRule value; choose from {sorted(OVERRIDABLE)}")
@@ -122,10 +143,15 @@ def _steps(value: Any, key: str) -> list[Any]:
 @dataclass(frozen=True)
 class PreprocessingParams:
     encoding: Literal["jpeg", "png", "raw"] = "jpeg"
+    """jpeg, png or raw (uint8 pixels: fastest to read, size*size*3 bytes each)."""
     jpeg_quality: int = bounded(95, lo=1, hi=100)
+    """JPEG quality of the shards' images when encoding is jpeg (1 to 100)."""
     examples_per_shard: int = bounded(1024, lo=1)
+    """Examples per TFRecord shard file."""
     workers: int = bounded(2, lo=1)
+    """Processes that encode the images."""
     progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass(frozen=True)
@@ -135,10 +161,18 @@ class ModelParams:
     default weights cache and the official release (see :mod:`bit_finetune.bit.download`)."""
 
     architecture: str | None = None
+    """R50x1, R101x3, ...; null: the published weights' size, else R50x1."""
     weights: str = "random"
+    """random, a published name (downloaded once into the weights cache; the name fixes the
+    architecture), a path or URL to an official .npz file, or a TF Hub handle / SavedModel dir."""
     cache_dir: str | None = None
+    """Published weights cache; null: $BIT_FINETUNE_CACHE, else
+    $XDG_CACHE_HOME/bit_finetune/weights (~/.cache/...)."""
     base_url: str | None = None
+    """Where published weights are downloaded from; null:
+    https://storage.googleapis.com/bit_models."""
     download_wait: float = bounded(3600.0, lo=1.0)
+    """Seconds a cluster's workers wait for the chief's download."""
 
     def __post_init__(self) -> None:
         published = None if self.weights == "random" else published_weights(self.weights)
@@ -170,7 +204,9 @@ class ModelParams:
 @dataclass(frozen=True)
 class AugmentParams:
     random_crop: bool = True
+    """Cut a random crop_size square from each training image (false: resize it to crop_size)."""
     random_flip: bool = True
+    """Mirror each training image left-right with probability 1/2."""
 
 
 @dataclass(frozen=True)
@@ -183,40 +219,69 @@ class TrainingParams:
     :mod:`bit_finetune.training.precision`)."""
 
     model: ModelParams = ModelParams()
+    """The backbone: its architecture and weights."""
     augment: AugmentParams = AugmentParams()
+    """Augmentation of the training images."""
     finetune: Literal["full", "head", "block2", "block3", "block4"] = "full"
+    """full: the whole network; head: a linear probe on backbone features computed once
+    (backbone_features); block2/block3/block4: that stage of the backbone and after."""
     strategy: Literal[
         "auto", "default", "one_device", "mirrored", "multi_worker", "tpu"
     ] = "auto"
+    """tf.distribute strategy: auto, default, one_device, mirrored, multi_worker, tpu."""
     mixed_precision: Literal["auto", "off", "bfloat16", "float16"] = "auto"
+    """auto, off (float32), bfloat16 or float16; see the class docstring for auto."""
     xla: Literal["auto", "on", "off"] = "auto"
+    """auto (on for GPU/TPU), on, off."""
     checkpoint_every: int = bounded(100, lo=1)
+    """Steps; a rerun resumes from the latest checkpoint."""
     log_every: int = bounded(10, lo=1)
+    """Steps between history rows / TensorBoard points."""
     eval_every: int | Literal["auto"] | None = bounded("auto", lo=1)
+    """Steps between validation passes, and always at the last step; auto: about ten per run
+    (total_steps / 10 as a multiple of log_every); null: no validation."""
     steps_per_call: int = bounded(10, lo=1)
+    """Steps run in one graph call, fewer Python round trips (GPUs)."""
     micro_batch_size: int | Literal["auto"] | None = bounded("auto", lo=1)
+    """Gradient accumulation: images per replica per forward/backward pass; auto: the largest that
+    fits; null: the whole batch."""
     shuffle_buffer: int = bounded(1024, lo=1)
+    """Examples in the training input's shuffle buffer."""
     seed: int = 0
+    """Seed of the weights' initialisation, the shuffle and the augmentation."""
     deterministic: bool = False
+    """true: deterministic ops, GPU runs repeat exactly (slower)."""
     resume: bool = True
+    """false: train this recipe afresh (its old folder is kept aside)."""
     skip_damaged_records: bool = False
+    """true: train without the records that cannot be read instead of stopping the run (a warning
+    counts them)."""
     cluster_start_timeout: float = bounded(600.0, lo=1.0)
+    """Seconds a cluster's workers wait for each other to start."""
     progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass(frozen=True)
 class EvaluationParams:
     splits: tuple[str, ...] = ("test", "validation")
+    """Splits whose examples are predicted and scored."""
     batch_size: int = bounded(256, lo=1)
+    """Images per call of the model."""
     worst_mistakes: int = bounded(16, lo=1)
+    """Most confident wrong predictions on the test split shown in the report's figure."""
     progress: bool = True
+    """Show a progress bar."""
 
 
 @dataclass(frozen=True)
 class PredictionParams:
     top_k: int = bounded(5, lo=1)
+    """Classes listed per image, most probable first (at most all classes)."""
     batch_size: int = bounded(64, lo=1)
+    """Images per call of the serving model."""
     progress: bool = True
+    """Show a progress bar."""
 
 
 STAGES: dict[str, type] = {

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from kedro.framework.hooks import hook_impl
-from kedro.io import AbstractDataset, MemoryDataset
+from kedro.io import DataCatalog, MemoryDataset
 
 from bit_finetune.config import stage_params, validate_all
 from bit_finetune.datasets.atomic import make_saves_atomic
@@ -86,8 +86,8 @@ class CatalogOutputsHook:
                 make_saves_atomic(catalog[name])
             return
         self._private = Path(tempfile.mkdtemp(prefix="bit-worker-outputs-"))
-        for name in names:
-            catalog[name] = private_copy(name, catalog[name], self._private)
+        for name, dataset in private_copies(catalog, names, self._private).items():
+            catalog[name] = dataset
         logger.info("Not the chief of the cluster: outputs go to %s, deleted after the run",
                     self._private)
 
@@ -105,17 +105,24 @@ class CatalogOutputsHook:
             self._private = None
 
 
-def private_copy(name: str, dataset: Any, folder: Path) -> Any:
-    """``dataset`` as configured, but saving under ``folder``; a memory dataset when it
-    has no path to move."""
-    config = dataset._init_config()
-    keys = [key for key in ("filepath", "path") if key in config]
-    if not keys:
-        return MemoryDataset(copy_mode="assign")
-    for key in keys:
-        config[key] = str(folder / name / Path(str(config[key])).name)
-    version = getattr(dataset, "_version", None)  # a versioned copy keeps the run's version
-    return AbstractDataset.from_config(name, config, save_version=version and version.save)
+def private_copies(catalog: DataCatalog, names: list[str], folder: Path) -> dict[str, Any]:
+    """The datasets ``names`` of ``catalog`` as configured, but saving under ``folder``; a
+    memory dataset for one with no path to move. A versioned copy keeps the run's version."""
+    for name in names:  # a factory pattern's dataset enters the catalog's config when made
+        catalog.get(name)
+    config, credentials, _, save_version = catalog.to_config()
+    copies: dict[str, Any] = {}
+    moved: dict[str, dict[str, Any]] = {}
+    for name in names:
+        keys = [key for key in ("filepath", "path") if key in config.get(name, {})]
+        if not keys:
+            copies[name] = MemoryDataset(copy_mode="assign")
+            continue
+        moved[name] = dict(config[name])
+        for key in keys:
+            moved[name][key] = str(folder / name / Path(str(moved[name][key])).name)
+    private = DataCatalog.from_config(moved, credentials, save_version=save_version)
+    return {name: copies[name] if name in copies else private[name] for name in names}
 
 
 class RunLockHook:

@@ -7,6 +7,7 @@ overridden; an override keeps the rule's value and the user's reason beside it.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -16,7 +17,9 @@ REFERENCE_BATCH = 512
 REFERENCE_LR = 0.003
 
 BatchPolicy = Literal["official", "colab"]
-BATCH_POLICIES: tuple[str, ...] = ("official", "colab")
+"""How the learning rate and step counts follow the batch size (``hyperrule.batch_policy``):
+``official`` keeps them as published, ``colab`` scales them linearly (:func:`scale_for_batch`)."""
+BATCH_POLICIES: tuple[BatchPolicy, ...] = typing.get_args(BatchPolicy)
 
 
 @dataclass(frozen=True)

@@ -192,3 +192,26 @@ def test_fallback_keras_round_trip_needs_unsafe_mode_and_keeps_tuned_weights(
     np.testing.assert_allclose(loaded(IMAGES), model(IMAGES), rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(backbone_kernel(loaded), backbone_kernel(model))
     assert loaded.get_layer("backbone").handle == str(hub_saved_model)
+
+
+def test_keras_still_lets_the_backbone_rename_the_saved_model_variables(
+    hub_saved_model: Path,
+) -> None:
+    """HubBackbone overrides TFSMLayer._add_existing_weight and calls Layer._track_variable,
+    both private to Keras: this fails when a Keras release renames them or stops calling
+    the first for each of the SavedModel's variables."""
+    assert callable(getattr(keras.layers.TFSMLayer, "_add_existing_weight", None)), (
+        "keras.layers.TFSMLayer no longer has _add_existing_weight: HubBackbone's renaming "
+        "of the SavedModel's variables is never called"
+    )
+    assert callable(getattr(keras.layers.Layer, "_track_variable", None)), (
+        "keras.layers.Layer no longer has _track_variable, which HubBackbone calls"
+    )
+    backbone = HubBackbone(str(hub_saved_model))
+    # the SavedModel's one variable, conv/kernel:0, tracked once, named as HubBackbone names it
+    assert [(w.name, w.trainable) for w in backbone.weights] == [("conv_kernel", True)]
+    kernel = backbone.trainable_weights[0]
+    kernel.assign(kernel + 1.0)  # the tracked weight is the variable the SavedModel calls
+    features = backbone(IMAGES)
+    kernel.assign(kernel - 1.0)
+    assert not np.allclose(features, backbone(IMAGES))

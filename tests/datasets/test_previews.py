@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +22,12 @@ from bit_finetune.datasets import (
     SavedModelDataset,
     TFDSDataset,
 )
+from bit_finetune.datasets.bit_weights import BiTWeightsDataset
 from bit_finetune.datasets.keras_model import KerasModelDataset
 from bit_finetune.datasets.markdown import MarkdownDataset
+from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
+from bit_finetune.datasets.tracked_runs import TrackedRunsDataset
+from bit_finetune.datasets.workspace import WorkspaceDataset
 from tests.datasets.test_tfds import TinyShapes
 
 SOURCE_COLUMNS = ["id", "uri", "label_name", "split"]
@@ -139,3 +145,26 @@ def test_markdown_preview_is_the_page_as_written(tmp_path: Path):
     dataset = MarkdownDataset(filepath=str(tmp_path / "report.md"))
     dataset.save(page)
     assert dataset.preview() == page
+
+
+@pytest.mark.parametrize(
+    ("dataset_type", "kind"),
+    [
+        (BiTWeightsDataset, "TablePreview"),
+        (DigitsDataset, "TablePreview"),
+        (ImageFolderDataset, "TablePreview"),
+        (KerasModelDataset, "TablePreview"),
+        (MarkdownDataset, "TextPreview"),
+        (ParquetTableDataset, "TablePreview"),
+        (SavedModelDataset, "JSONPreview"),
+        (TFDSDataset, "TablePreview"),
+        (TFRecordShardsDataset, "TablePreview"),
+        (TrackedRunsDataset, "TablePreview"),
+        (WorkspaceDataset, "TablePreview"),
+    ],
+)
+def test_kedro_viz_reads_the_preview_kind_from_the_return_annotation(dataset_type, kind):
+    # As kedro-viz does (DataNodeMetadata.set_preview_type): the annotation's name is the kind.
+    annotation = inspect.signature(dataset_type.preview).return_annotation
+    assert getattr(annotation, "__name__", str(annotation)) == kind
+    assert typing.get_type_hints(dataset_type.preview)["return"].__name__ == kind

@@ -143,6 +143,10 @@ class HubBackbone(keras.layers.TFSMLayer):
     def _add_existing_weight(self, weight: tf.Variable) -> None:
         # Track the SavedModel's variable under a name optimizers accept: TFSMLayer keeps
         # the TF ':0' suffix, which is not a valid name scope for optimizer slots.
+        # Keras has no public way to track an existing tf.Variable in a layer: this
+        # overrides the private method TFSMLayer.__init__ calls for each variable and uses
+        # Layer._track_variable, as it does; tests/bit/test_hub.py guards both
+        # (test_keras_still_lets_the_backbone_rename_the_saved_model_variables).
         variable = keras.Variable(
             initializer=weight,
             trainable=weight.trainable,

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from fsspec.implementations.local import LocalFileOpener, LocalFileSystem
 
+from bit_finetune.datasets.kedro_private import file_system, replace_file_system
 from bit_finetune.errors import StorageFullError, chain
 from bit_finetune.training.workspaces import human_size
 
@@ -325,13 +326,13 @@ class _StagedText(io.TextIOWrapper):
 
 def make_saves_atomic(dataset: Any) -> bool:
     """Make every later ``dataset.save`` atomic, file by file; False when the dataset does
-    not write through a local fsspec file system (``_fs``) and is left as it is.
+    not write through a local fsspec file system and is left as it is.
 
     Datasets that are atomic already (shard sets, SavedModels) or that write elsewhere
     (object stores: an upload appears whole when it completes) are not touched.
     """
-    fs = getattr(dataset, "_fs", None)
-    if type(fs) is not LocalFileSystem or not hasattr(dataset, "_filepath"):
+    fs = file_system(dataset)
+    if type(fs) is not LocalFileSystem:
         return False
-    dataset._fs = StagedLocalFileSystem(auto_mkdir=fs.auto_mkdir)
+    replace_file_system(dataset, StagedLocalFileSystem(auto_mkdir=fs.auto_mkdir))
     return True

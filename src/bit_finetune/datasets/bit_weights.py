@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING, Any
 import fsspec
 import numpy as np
 from kedro.io.core import AbstractDataset, get_protocol_and_path
-from kedro_datasets._typing import TablePreview
 
-from bit_finetune.datasets.previews import shape_text, table
+from bit_finetune.datasets.previews import TablePreview, shape_text, table
 
 if TYPE_CHECKING:
     import keras

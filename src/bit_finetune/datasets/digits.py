@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 from PIL import Image
 
-from bit_finetune.datasets.previews import source_table
+from bit_finetune.datasets.previews import TablePreview, source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 
 URI_PREFIX = "digits:"

@@ -40,9 +40,8 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
-from bit_finetune.datasets.previews import source_table
+from bit_finetune.datasets.previews import TablePreview, source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 from bit_finetune.errors import ConfigError
 

@@ -22,10 +22,9 @@ from kedro.io.core import (
     get_filepath_str,
     get_protocol_and_path,
 )
-from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.atomic import raise_if_out_of_room
-from bit_finetune.datasets.previews import layer_table
+from bit_finetune.datasets.previews import TablePreview, layer_table
 
 TEMPORARY_H5_FILE = "tmp_tensorflow_model.h5"
 TEMPORARY_KERAS_FILE = "tmp_tensorflow_model.keras"

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from kedro_datasets._typing import TablePreview
 from kedro_datasets.pandas import ParquetDataset
+
+from bit_finetune.datasets.previews import TablePreview
 
 
 class ParquetTableDataset(ParquetDataset):

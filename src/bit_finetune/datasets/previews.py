@@ -6,8 +6,6 @@ import math
 from itertools import islice
 from typing import TYPE_CHECKING, Any, NewType
 
-from kedro_datasets._typing import TablePreview
-
 from bit_finetune.datasets.source import ImageSource
 
 if TYPE_CHECKING:
@@ -15,6 +13,15 @@ if TYPE_CHECKING:
 
 SOURCE_COLUMNS = ["id", "uri", "label_name", "split"]
 LAYER_COLUMNS = ["layer", "type", "output", "parameters", "trainable"]
+
+# kedro-viz picks a dataset's preview kind by the name of its ``preview()`` return
+# annotation, nothing else: these types carry the names it knows. kedro-datasets declares
+# the same types only in a private module (``kedro_datasets._typing``).
+TablePreview = NewType("TablePreview", dict)
+"""A table kedro-viz shows: ``{"index": [...], "columns": [...], "data": [[...], ...]}``."""
+
+JSONPreview = NewType("JSONPreview", str)
+"""A JSON document, as text, that kedro-viz shows as a tree (its ``json`` preview kind)."""
 
 TextPreview = NewType("TextPreview", str)
 """Text that kedro-viz shows as it is, in a monospace box (its ``text`` preview kind)."""

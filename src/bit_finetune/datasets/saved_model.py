@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset
-from kedro_datasets._typing import JSONPreview
 
 from bit_finetune.datasets.atomic import staged_folder
-from bit_finetune.datasets.previews import shape_text
+from bit_finetune.datasets.previews import JSONPreview, shape_text
 
 
 class SavedModelDataset(AbstractDataset[Any, Any]):

@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 import numpy as np
 from etils import epath
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
-from bit_finetune.datasets.previews import source_table
+from bit_finetune.datasets.previews import TablePreview, source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 from bit_finetune.datasets.splits import SPLITS
 from bit_finetune.errors import ConfigError

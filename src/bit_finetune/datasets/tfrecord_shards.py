@@ -43,10 +43,9 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.atomic import staged_folder
-from bit_finetune.datasets.previews import table
+from bit_finetune.datasets.previews import TablePreview, table
 from bit_finetune.datasets.shard_records import (
     FEATURE_DOCS,
     ShardPayload,

@@ -8,10 +8,9 @@ from urllib.parse import unquote, urlparse
 
 import pandas as pd
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
 from bit_finetune.datasets.parquet_table import plain
-from bit_finetune.datasets.previews import table
+from bit_finetune.datasets.previews import TablePreview, table
 from bit_finetune.errors import ConfigError
 
 RUN_COLUMNS = [

@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from kedro.io import AbstractDataset, DatasetError
-from kedro_datasets._typing import TablePreview
 
-from bit_finetune.datasets.previews import table
+from bit_finetune.datasets.previews import TablePreview, table
 from bit_finetune.training.workspaces import is_workspace, latest_step, usage
 
 
