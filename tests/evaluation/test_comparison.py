@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pipelines.evaluation.test_report import markdown_tables
 from tracked_store import RUNS, write_store
 
 from bit_finetune.datasets.tracked_runs import TrackedRunsDataset
@@ -20,6 +19,7 @@ from bit_finetune.evaluation.comparison import (
 )
 from bit_finetune.evaluation.metrics import split_metrics
 from bit_finetune.hyperrule import derive
+from tests.evaluation.test_report import markdown_tables
 
 NAMES = ["5", "6", "7"]
 
