@@ -32,7 +32,9 @@ def test_split_layout_maps_folder_aliases(image_folder):
     root = image_folder(splits=("train", "val", "Test"), per_class=1)
     items = scan(root)
     assert {(i.id.split("/")[0], i.split) for i in items} == {
-        ("Test", "test"), ("train", "train"), ("val", "validation"),
+        ("Test", "test"),
+        ("train", "train"),
+        ("val", "validation"),
     }
     source = ImageFolderDataset(str(root)).load()
     assert source.describe()["splits"] == ["test", "train", "validation"]
@@ -99,7 +101,10 @@ def test_memory_filesystem(image_folder):
         source = ImageFolderDataset(url).load()
         items = list(source.scan())
         assert [i.id for i in items] == [
-            "test/cat/000.jpg", "test/dog/000.png", "train/cat/000.jpg", "train/dog/000.png",
+            "test/cat/000.jpg",
+            "test/dog/000.png",
+            "train/cat/000.jpg",
+            "train/dog/000.png",
         ]
         assert all(i.uri.startswith("memory://") for i in items)
         results = list(source.read([i.uri for i in items]))

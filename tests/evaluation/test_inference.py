@@ -83,8 +83,15 @@ def test_table_has_the_predictions_columns_and_survives_parquet(tmp_path):
     )
     table = result.table("test", LABEL_NAMES)
     assert list(table.columns) == [
-        "id", "split", "label", "label_name", "predicted", "predicted_name",
-        "confidence", "correct", "top_labels",
+        "id",
+        "split",
+        "label",
+        "label_name",
+        "predicted",
+        "predicted_name",
+        "confidence",
+        "correct",
+        "top_labels",
     ]
     assert table["predicted_name"].tolist() == ["red", "green"]
     assert table["correct"].tolist() == [True, False]
@@ -119,7 +126,12 @@ def test_mirrored_over_two_replicas_keeps_ids_and_predictions_together(tmp_path)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     run = subprocess.run(
         [sys.executable, "-c", MIRRORED_RUN, str(tmp_path / "shards")],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
@@ -128,4 +140,3 @@ def test_mirrored_over_two_replicas_keeps_ids_and_predictions_together(tmp_path)
     assert out["ids"] == [t.id for t in expected]
     assert out["labels"] == [t.label for t in expected]
     assert out["predicted"] == [t.colour for t in expected]
-

@@ -264,7 +264,9 @@ def test_a_worker_does_not_download(built, tmp_path, monkeypatch) -> None:
                 "download_wait": 1,
             },
         }
-        with pytest.raises(ConfigError, match=r"^training\.model\.weights: waited 1 s for the chief"):
+        with pytest.raises(
+            ConfigError, match=r"^training\.model\.weights: waited 1 s for the chief"
+        ):
             train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
         assert sum(server.requests.values()) == 0
     assert built == []
