@@ -2,7 +2,11 @@
 (in this process and in subprocesses) log as the project does, but to the console only:
 no test writes into the project's info.log. They track nothing in MLflow unless a test
 switches tracking on (``BIT_FINETUNE_TRACKING=on``, as tests/training/test_tracking.py
-does): a store per project copy would only slow the suite down."""
+does): a store per project copy would only slow the suite down.
+
+Shared here too, by the tests of a library and of the stage that uses it: a folder to
+predict on (good images and the broken-image corpus), and the evaluation toy of
+tests/evaluation/toy.py (a real shard set and the colour model)."""
 
 from __future__ import annotations
 
@@ -11,11 +15,17 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import yaml
 from PIL import Image, ImageDraw
+
+if TYPE_CHECKING:  # the toy needs TensorFlow: imported by the fixtures that use it
+    import keras
+
+    from bit_finetune.datasets.tfrecord_shards import ShardSet
 
 
 def _console_logging() -> str:
@@ -83,3 +93,56 @@ def image_folder(tmp_path: Path) -> ImageFolderFactory:
         return root
 
     return make
+
+
+@pytest.fixture
+def predict_folder(tmp_path: Path, image_folder) -> tuple[Path, dict[str, bool]]:
+    """Good images at two depths plus the broken-image corpus in a sub-folder.
+
+    Returns the folder and ``{relative path: expected good}``.
+    """
+    from tests.bad_images import write_corpus
+
+    root = image_folder(tmp_path / "predict", classes=("day1", "day2"), per_class=3, sizes=(16, 40))
+    Image.new("RGB", (30, 20), (200, 40, 90)).save(root / "loose.png")
+    (root / "notes.txt").write_text("not an image")
+    expected = {
+        path.relative_to(root).as_posix(): True
+        for path in root.rglob("*")
+        if path.suffix in {".jpg", ".png"}
+    }
+    corpus = write_corpus(root / "corpus")
+    expected |= {f"corpus/{name}": good for name, good in corpus.items()}
+    return root, expected
+
+
+TEST_MISTAKES = {1: 2, 4: 0, 8: 1}
+
+
+@pytest.fixture(scope="session")
+def toy_splits() -> dict:
+    """test: 10 examples, 3 of them mislabelled; validation: 5, all right; train: 4."""
+    from tests.evaluation.toy import toys
+
+    return {
+        "train": toys("train", 4),
+        "validation": toys("validation", 5),
+        "test": toys("test", 10, TEST_MISTAKES),
+    }
+
+
+@pytest.fixture(scope="session")
+def shards(tmp_path_factory: pytest.TempPathFactory, toy_splits: dict) -> ShardSet:
+    """``toy_splits`` written as a real shard set (tests that need other shards define
+    their own ``shards``)."""
+    from tests.evaluation.toy import write_shards
+
+    return write_shards(tmp_path_factory.mktemp("evaluation") / "shards", toy_splits)
+
+
+@pytest.fixture(scope="session")
+def model() -> keras.Model:
+    """The toy's colour model."""
+    from tests.evaluation.toy import colour_model
+
+    return colour_model()

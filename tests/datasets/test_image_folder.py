@@ -32,7 +32,9 @@ def test_split_layout_maps_folder_aliases(image_folder):
     root = image_folder(splits=("train", "val", "Test"), per_class=1)
     items = scan(root)
     assert {(i.id.split("/")[0], i.split) for i in items} == {
-        ("Test", "test"), ("train", "train"), ("val", "validation"),
+        ("Test", "test"),
+        ("train", "train"),
+        ("val", "validation"),
     }
     source = ImageFolderDataset(str(root)).load()
     assert source.describe()["splits"] == ["test", "train", "validation"]
@@ -99,7 +101,10 @@ def test_memory_filesystem(image_folder):
         source = ImageFolderDataset(url).load()
         items = list(source.scan())
         assert [i.id for i in items] == [
-            "test/cat/000.jpg", "test/dog/000.png", "train/cat/000.jpg", "train/dog/000.png",
+            "test/cat/000.jpg",
+            "test/dog/000.png",
+            "train/cat/000.jpg",
+            "train/dog/000.png",
         ]
         assert all(i.uri.startswith("memory://") for i in items)
         results = list(source.read([i.uri for i in items]))
@@ -176,3 +181,25 @@ def test_bad_extensions_and_read_only(tmp_path: Path):
         ImageFolderDataset(str(tmp_path), extensions=[])
     with pytest.raises(DatasetError, match="read-only"):
         ImageFolderDataset(str(tmp_path)).save(object())
+
+
+@pytest.mark.parametrize(
+    ("folder", "problem"), [("nowhere", "does not exist"), ("empty", "has no images")]
+)
+def test_a_bad_prediction_folder_names_the_entry(tmp_path: Path, folder: str, problem: str):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError) as caught:
+        ImageFolderDataset(str(tmp_path / folder), labelled=False).load()
+    message = str(caught.value.__cause__)
+    assert isinstance(caught.value.__cause__, ConfigError)
+    assert message.startswith("prediction_images.path: ") and str(tmp_path / folder) in message
+    assert problem in message
+
+
+def test_unlabelled_folder_lists_every_image_without_labels(predict_folder):
+    root, expected = predict_folder
+    source = ImageFolderDataset(str(root), labelled=False).load()
+    items = list(source.scan())
+    assert sorted(i.id for i in items) == sorted(expected)
+    assert {(i.label_name, i.split) for i in items} == {("", None)}
+    assert source.describe()["classes"] == 0

@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from pipelines.evaluation.test_report import markdown_tables
 from tracked_store import RUNS, write_store
 
 from bit_finetune.datasets.tracked_runs import TrackedRunsDataset
@@ -20,6 +19,7 @@ from bit_finetune.evaluation.comparison import (
 )
 from bit_finetune.evaluation.metrics import split_metrics
 from bit_finetune.hyperrule import derive
+from tests.evaluation.test_report import markdown_tables
 
 NAMES = ["5", "6", "7"]
 
@@ -101,11 +101,18 @@ def test_evaluated_runs_compare_by_dataset_best_first(tracked):
     assert list(table["resolution"]) == [128, 128, 384]  # the crop size
     first = table.iloc[0]
     assert (first["run"], first["architecture"], first["weights"], first["status"]) == (
-        RUNS[2].name, "R50x1", "BiT-M-R50x1", "FINISHED")
+        RUNS[2].name,
+        "R50x1",
+        "BiT-M-R50x1",
+        "FINISHED",
+    )
     assert first["resumed_from"] == ids[1]  # the killed run it carried on
     assert pd.isna(table.iloc[1]["resumed_from"])
     assert list(table["started"]) == [
-        "2025-03-01T10:30:15+00:00", "2025-03-01T10:00:00+00:00", "2025-03-01T10:52:45+00:00"]
+        "2025-03-01T10:30:15+00:00",
+        "2025-03-01T10:00:00+00:00",
+        "2025-03-01T10:52:45+00:00",
+    ]
 
 
 def test_a_table_read_back_from_csv_plots_one_bar_per_run(tracked, tmp_path):
@@ -134,8 +141,11 @@ def test_runs_of_the_same_name_are_told_apart_by_their_id(tracked):
 
 def test_no_evaluated_runs_is_an_empty_table_and_a_figure_that_says_so(tracked, tmp_path):
     runs = tracked[0]
-    for empty in (runs.iloc[:0], runs[runs["metrics.test.top1"].isna()],
-                  runs.drop(columns=[c for c in runs.columns if c.startswith("metrics.")])):
+    for empty in (
+        runs.iloc[:0],
+        runs[runs["metrics.test.top1"].isna()],
+        runs.drop(columns=[c for c in runs.columns if c.startswith("metrics.")]),
+    ):
         table = comparison_table(empty)
         assert table.empty
         assert tuple(table.columns) == COMPARISON_COLUMNS

@@ -11,15 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import tensorflow as tf
-from bad_images import write_corpus
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
-from kedro.io import DatasetError
 from PIL import Image
-from test_kedro_run import copy_project
+from tiny_project import copy_project
 
 from bit_finetune.datasets import ImageFolderDataset, SavedModelDataset
-from bit_finetune.errors import ConfigError
 from bit_finetune.hyperrule import derive
 from bit_finetune.pipelines.prediction.nodes import predict_images
 from tests.pipelines.prediction.tiny_serving import NAMES, export_tiny_model
@@ -39,25 +36,6 @@ def serving_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def serving_model(serving_path: Path) -> Any:
     return SavedModelDataset(str(serving_path)).load()
-
-
-@pytest.fixture
-def predict_folder(tmp_path: Path, image_folder) -> tuple[Path, dict[str, bool]]:
-    """Good images at two depths plus the broken-image corpus in a sub-folder.
-
-    Returns the folder and ``{relative path: expected good}``.
-    """
-    root = image_folder(tmp_path / "predict", classes=("day1", "day2"), per_class=3, sizes=(16, 40))
-    Image.new("RGB", (30, 20), (200, 40, 90)).save(root / "loose.png")
-    (root / "notes.txt").write_text("not an image")
-    expected = {
-        path.relative_to(root).as_posix(): True
-        for path in root.rglob("*")
-        if path.suffix in {".jpg", ".png"}
-    }
-    corpus = write_corpus(root / "corpus")
-    expected |= {f"corpus/{name}": good for name, good in corpus.items()}
-    return root, expected
 
 
 def expected_probabilities(serving_model: Any, path: Path) -> np.ndarray:
@@ -126,28 +104,6 @@ def test_top_k_lists_the_k_most_probable(serving_model, predict_folder):
     ):
         assert list(b.top_k_names) == list(a.top_k_names[:2])
         np.testing.assert_allclose(b.top_k_probabilities, a.top_k_probabilities[:2], atol=1e-6)
-
-
-def test_unlabelled_folder_lists_every_image_without_labels(predict_folder):
-    root, expected = predict_folder
-    source = ImageFolderDataset(str(root), labelled=False).load()
-    items = list(source.scan())
-    assert sorted(i.id for i in items) == sorted(expected)
-    assert {(i.label_name, i.split) for i in items} == {("", None)}
-    assert source.describe()["classes"] == 0
-
-
-@pytest.mark.parametrize(
-    ("folder", "problem"), [("nowhere", "does not exist"), ("empty", "has no images")]
-)
-def test_a_bad_prediction_folder_names_the_entry(tmp_path: Path, folder: str, problem: str):
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(DatasetError) as caught:
-        ImageFolderDataset(str(tmp_path / folder), labelled=False).load()
-    message = str(caught.value.__cause__)
-    assert isinstance(caught.value.__cause__, ConfigError)
-    assert message.startswith("prediction_images.path: ") and str(tmp_path / folder) in message
-    assert problem in message
 
 
 def test_kedro_run_prediction_pipeline(

@@ -207,4 +207,3 @@ def test_empty_history_and_no_rejections(artefacts):
     text = write_report(**artefacts)
     assert "No training steps were recorded." in text
     assert "None: every image was kept." in text
-

@@ -119,9 +119,10 @@ def test_outputs_follow_the_contract(tmp_path):
     assert list(rejected.columns) == REJECTED_COLUMNS
     kept.to_parquet(tmp_path / "kept.parquet")
     rejected.to_parquet(tmp_path / "rejected.parquet")
-    assert pd.read_parquet(tmp_path / "rejected.parquet")["reason"].tolist() == rejected[
-        "reason"
-    ].tolist()
+    assert (
+        pd.read_parquet(tmp_path / "rejected.parquet")["reason"].tolist()
+        == rejected["reason"].tolist()
+    )
 
 
 def test_nothing_rejected_gives_an_empty_table_with_the_columns():

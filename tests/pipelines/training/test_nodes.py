@@ -1,7 +1,9 @@
-"""Training nodes with real shards and a small BiT: train, save, export, plot."""
+"""Training nodes with real shards and a small BiT: train, save, export, plot; and a
+published weights name turned into the cached file the classifier loads."""
 
 from __future__ import annotations
 
+import json
 import logging
 
 import numpy as np
@@ -9,14 +11,19 @@ import pytest
 import tensorflow as tf
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 from tiny_project import recipe_folder
+from weights_server import npz_bytes, serve
 
+from bit_finetune import bit
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
+from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.training import create_pipeline
 from bit_finetune.pipelines.training.nodes import (
     export_serving_model,
     train_classifier,
 )
+from bit_finetune.training import finetune
 from bit_finetune.training.checkpoints import HISTORY_COLUMNS
+from bit_finetune.training.loop import TrainingResult
 from tests.training.tiny import COLOUR_SIZE, COLOURS, colour_shards, evaluated
 
 SIZE, CROP = COLOUR_SIZE, 32
@@ -178,3 +185,60 @@ def test_pipeline_wiring():
     assert nodes["export_serving_model"].outputs == ["serving_model"]
     assert nodes["plot_training_curves"].outputs == ["training_curves_plot"]
     assert all(node.tags == {"training"} for node in nodes.values())
+
+
+# A published weights name: the training node turns it into the cached file the
+# classifier loads.
+
+
+@pytest.fixture()
+def built(monkeypatch):
+    """Record what the node builds the classifier from (training itself is not run)."""
+    calls = []
+
+    def fake_finetune(build_classifier, shards, recipe, params, workspace, features):
+        return TrainingResult(build_classifier(), pd.DataFrame(), 0, 0)
+
+    monkeypatch.setattr(finetune, "finetune", fake_finetune)
+    monkeypatch.setattr(bit, "build_classifier", lambda *args: calls.append(args) or "model")
+    return calls
+
+
+@pytest.mark.parametrize("tf_config", [None, "chief"])
+def test_a_name_reaches_build_classifier_as_the_cached_file(
+    built, tmp_path, monkeypatch, tf_config
+) -> None:
+    if tf_config:
+        cluster = {"cluster": {"chief": ["h0:1"], "worker": ["h1:1"]}, "task": {"type": "chief"}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    with serve() as server:
+        server.files["/BiT-M-R50x1.npz"] = npz_bytes()
+        params = {
+            "model": {"weights": "BiT-M-R50x1", "cache_dir": str(tmp_path), "base_url": server.url},
+            "progress": False,
+        }
+        model, _ = train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
+    assert model == "model"
+    assert built == [("R50x1", 3, str(tmp_path / "BiT-M-R50x1.npz"))]
+    assert (tmp_path / "BiT-M-R50x1.npz").read_bytes() == npz_bytes()
+
+
+def test_a_worker_does_not_download(built, tmp_path, monkeypatch) -> None:
+    cluster = {"cluster": {"worker": ["h0:1", "h1:1"]}, "task": {"type": "worker", "index": 1}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(cluster))
+    with serve() as server:
+        server.files["/BiT-M-R50x1.npz"] = npz_bytes()
+        params = {
+            "model": {
+                "weights": "BiT-M-R50x1",
+                "cache_dir": str(tmp_path),
+                "base_url": server.url,
+                "download_wait": 1,
+            },
+        }
+        with pytest.raises(
+            ConfigError, match=r"^training\.model\.weights: waited 1 s for the chief"
+        ):
+            train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
+        assert sum(server.requests.values()) == 0
+    assert built == []

@@ -64,9 +64,7 @@ def write_shards(path: Path, splits: Mapping[str, Sequence[Toy]], per_shard: int
     dataset = TFRecordShardsDataset(str(path))
     records = {
         split: [
-            make_example(
-                tf.io.encode_png(toy.image()).numpy(), "png", toy.label, toy.id, 32, 32
-            )
+            make_example(tf.io.encode_png(toy.image()).numpy(), "png", toy.label, toy.id, 32, 32)
             for toy in items
         ]
         for split, items in splits.items()
