@@ -386,7 +386,7 @@ def test_the_tracking_server_is_checked_when_the_context_is_made(
 def test_the_run_is_named_after_environment_model_and_weights(
     calls, monkeypatch, tmp_path: Path, dataset, env
 ):
-    monkeypatch.setattr(tracking, "tracking_enabled", lambda: False)
+    monkeypatch.setattr(tracking, "tracking_enabled", lambda: True)
     hook = hooks.TrackingHook()
     hook.after_context_created(SimpleNamespace(
         config_loader=Config({"globals": {"dataset": dataset}}, ())
@@ -402,6 +402,14 @@ def test_the_run_is_named_after_environment_model_and_weights(
             "env": env, "architecture": "R50x1", "weights": "BiT-M-R50x1",
             "kedro_run_id": run_id, "git_commit": None,
         })]  # fmt: skip
+
+
+def test_with_tracking_off_the_run_is_not_named_nor_its_parameters_read(calls, monkeypatch):
+    monkeypatch.setattr(tracking, "tracking_enabled", lambda: False)
+    monkeypatch.setattr(hooks, "git_commit", lambda path: pytest.fail("git asked"))
+    catalog = DataCatalog({"parameters": MemoryDataset({"training": {"model": "not a mapping"}})})
+    hooks.TrackingHook().before_pipeline_run({"run_id": "r1"}, pipeline(), catalog)
+    assert calls == []
 
 
 def test_outputs_are_logged_by_their_name_namespaces_aside(calls):

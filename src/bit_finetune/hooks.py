@@ -243,6 +243,8 @@ class TrackingHook:
 
     @hook_impl(trylast=True)
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        if not tracking.tracking_enabled():
+            return
         model = stage_params("training", catalog.load("parameters").get("training")).model
         tracking.name_run(
             env=self._env,
