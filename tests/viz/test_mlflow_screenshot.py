@@ -9,18 +9,12 @@ from pathlib import Path
 
 import mlflow_screenshot  # scripts/ (pytest's pythonpath)
 import pytest
-from headless_chromium import chromium_path
 from mlflow import MlflowClient
 from tracked_store import write_store
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        chromium_path() is None,
-        reason="headless browser test needs Chromium: apt-get install -y chromium "
-        "(.ci/run installs it)",
-    ),
-]
+from tests.viz.browser import NEEDS_CHROMIUM
+
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 
 def servers_of(store: str) -> list[str]:

@@ -23,15 +23,9 @@ from headless_chromium import Chromium, chromium_path
 from tiny_project import tiny_run
 
 from bit_finetune.pipeline_registry import STAGES, register_pipelines
+from tests.viz.browser import NEEDS_CHROMIUM
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        chromium_path() is None,
-        reason="headless browser test needs Chromium: apt-get install -y chromium "
-        "(.ci/run installs it)",
-    ),
-]
+pytestmark = [pytest.mark.slow, NEEDS_CHROMIUM]
 
 SETTINGS = {"KedroViz": viz.NO_HINTS}
 METADATA_PANEL = """(() => {
