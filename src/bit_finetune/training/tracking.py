@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping
 from importlib.metadata import version
 from pathlib import Path
@@ -166,9 +167,12 @@ def log_step(row: Mapping[str, Any]) -> None:
     mlflow = _active()
     if mlflow is None:
         return
-    values = {name: float(row[name]) for name in STEP_METRICS
-              if name in row and not math.isnan(row[name])}
-    mlflow.log_metrics(values, step=int(row["step"]))
+    mlflow.log_metrics(_step_values(row), step=int(row["step"]))
+
+
+def _step_values(row: Mapping[str, Any]) -> dict[str, float]:
+    return {name: float(row[name]) for name in STEP_METRICS
+            if name in row and not math.isnan(row[name])}  # fmt: skip
 
 
 def log_precision(record: Mapping[str, Any]) -> None:
@@ -215,8 +219,11 @@ def start_training(workspace: Path, start: int, history: pd.DataFrame) -> None:
             client.set_terminated(last.run_id, "KILLED")
         logger.info("MLflow run %s continues run %s (%s)", run.info.run_id, last.run_id,
                     "killed" if last.status == "RUNNING" else last.status.lower())
-    for row in history.to_dict("records"):
-        log_step(row)
+    now = int(time.time() * 1000)
+    restored = [mlflow.entities.Metric(name, value, now, int(row["step"]))
+                for row in history.to_dict("records")
+                for name, value in _step_values(row).items()]  # fmt: skip
+    client.log_batch(run.info.run_id, metrics=restored)  # in chunks the store accepts
 
 
 def log_artifact(value: Any, path: str) -> None:
