@@ -7,6 +7,7 @@ import json
 import logging
 
 import numpy as np
+import pandas as pd
 import pytest
 import tensorflow as tf
 from kedro_datasets.tensorflow import TensorFlowModelDataset
