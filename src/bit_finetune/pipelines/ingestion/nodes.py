@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 
 from bit_finetune.config import stage_params
+from bit_finetune.datasets.image_index import build_index
 from bit_finetune.datasets.source import ImageSource
-from bit_finetune.datasets.splits import CARVED, SPLITS, few_shot, make_splits, sort_index
-from bit_finetune.errors import ConfigError
-
-logger = logging.getLogger(__name__)
 
 
 def index_images(
@@ -36,68 +32,7 @@ def index_images(
         ``image_index`` (id, uri, label, label_name, split) and ``label_map``
         (``{"names": [...]}``).
     """
-    p = stage_params("ingestion", params)
-    items = sorted(raw_images.scan(), key=lambda item: item.id)
-    if not items:
-        raise ConfigError("raw_images: the source lists no images; check its catalog entry")
-    index = pd.DataFrame(
-        {
-            "id": [item.id for item in items],
-            "uri": [item.uri for item in items],
-            "label_name": [item.label_name for item in items],
-        }
+    index, names = build_index(
+        raw_images.scan(), raw_images.label_names, stage_params("ingestion", params)
     )
-    if index["id"].duplicated().any():
-        duplicate = index.loc[index["id"].duplicated(), "id"].iloc[0]
-        raise ValueError(f"raw_images: the source lists id '{duplicate}' more than once")
-    check_min_classes(index["label_name"], p.min_classes)
-    names = label_names(index["label_name"], raw_images.label_names)
-    index.insert(2, "label", index["label_name"].map({n: i for i, n in enumerate(names)}))
-    index["label"] = index["label"].astype("int64")
-    given = [item.split for item in items]
-    index["split"] = make_splits(index["label"].to_numpy(), given, p.split_fractions, p.seed)
-    if p.examples_per_class is not None:
-        index = few_shot(index, p.examples_per_class, p.seed)
-    index = sort_index(index)
-    _log_summary(index, names, given, p.examples_per_class, p.seed)
     return index, {"names": names}
-
-
-def check_min_classes(label_names_found: pd.Series, min_classes: int) -> None:
-    """Raise when the source has fewer classes than ``ingestion.min_classes``."""
-    found = sorted(set(label_names_found))
-    if len(found) < min_classes:
-        raise ConfigError(
-            f"ingestion.min_classes: raw_images has {len(found)} class(es) ({', '.join(found)}) "
-            f"but at least {min_classes} are needed; add images of more classes (one folder "
-            f"per class), point raw_images at the right data, or lower min_classes (2 at least)"
-        )
-
-
-def label_names(found: pd.Series, source_names: Sequence[str] | None) -> list[str]:
-    """The label map: the source's own order when it has one, else the sorted names."""
-    if source_names is None:
-        return sorted(set(found))
-    unknown = sorted(set(found) - set(source_names))
-    if unknown:
-        raise ValueError(
-            f"raw_images: examples are labelled {unknown}, which the source's label names "
-            f"{list(source_names)} do not include"
-        )
-    return list(source_names)
-
-
-def _log_summary(
-    index: pd.DataFrame, names: list[str], given: Sequence[str | None], k: int | None, seed: int
-) -> None:
-    counts = index["split"].value_counts()
-    per_split = ", ".join(f"{s} {counts.get(s, 0):,}" for s in SPLITS)
-    logger.info(
-        "Indexed %s images in %d classes: %s", f"{len(index):,}", index["label"].nunique(),
-        per_split,
-    )
-    made = [s for s in CARVED if s not in set(given)]
-    if made:
-        logger.info("Made %s from train (stratified by label, seed %d)", " and ".join(made), seed)
-    if k is not None:
-        logger.info("Few-shot: kept %d training images per class of %d", k, len(names))
