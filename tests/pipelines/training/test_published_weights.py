@@ -16,21 +16,32 @@ from bit_finetune.training.loop import TrainingResult
 
 
 @pytest.fixture()
-def built(monkeypatch):
+def weights_names() -> list[str]:
+    """The names the built classifiers record their weights by."""
+    return []
+
+
+@pytest.fixture()
+def built(monkeypatch, weights_names):
     """Record what the node builds the classifier from (training itself is not run)."""
     calls = []
 
     def fake_finetune(build_classifier, shards, recipe, params, workspace, features):
         return TrainingResult(build_classifier(), pd.DataFrame(), 0, 0)
 
+    def fake_build(*args, weights_name):
+        calls.append(args)
+        weights_names.append(weights_name)
+        return "model"
+
     monkeypatch.setattr(finetune, "finetune", fake_finetune)
-    monkeypatch.setattr(bit, "build_classifier", lambda *args: calls.append(args) or "model")
+    monkeypatch.setattr(bit, "build_classifier", fake_build)
     return calls
 
 
 @pytest.mark.parametrize("tf_config", [None, "chief"])
 def test_a_name_reaches_build_classifier_as_the_cached_file(
-    built, tmp_path, monkeypatch, tf_config
+    built, weights_names, tmp_path, monkeypatch, tf_config
 ) -> None:
     if tf_config:
         cluster = {"cluster": {"chief": ["h0:1"], "worker": ["h1:1"]}, "task": {"type": "chief"}}
@@ -44,6 +55,7 @@ def test_a_name_reaches_build_classifier_as_the_cached_file(
         model, _ = train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
     assert model == "model"
     assert built == [("R50x1", 3, str(tmp_path / "BiT-M-R50x1.npz"))]
+    assert weights_names == ["BiT-M-R50x1"]  # the classifier records the name, not the file
     assert (tmp_path / "BiT-M-R50x1.npz").read_bytes() == npz_bytes()
 
 

@@ -12,6 +12,7 @@ from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
 from tiny_project import recipe_folder
 
+from bit_finetune.bit import Description, describe
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
 from bit_finetune.pipelines.training import create_pipeline
 from bit_finetune.pipelines.training.nodes import (
@@ -99,6 +100,7 @@ def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp
     assert "Backbone features of 12 validation images computed" in caplog.text
     assert history["step"].tolist() == [3, 6]
     assert np.abs(model.get_layer("head").get_weights()[0]).sum() > 0
+    assert describe(model) == Description("R14x0.25", path)  # the whole classifier
     for key, value in backbone_arrays(model).items():
         np.testing.assert_array_equal(value, arrays[key], err_msg=key)
     # validated on the validation features: the scores of the whole classifier
@@ -127,6 +129,7 @@ def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp
 def test_fine_tuning_from_block4_keeps_the_earlier_blocks(shards, pretrained, tmp_path):
     path, arrays = pretrained
     model, _ = fine_tune(shards, tmp_path, "block4", path)
+    assert describe(model) == Description("R14x0.25", path)
     trained = backbone_arrays(model)
     frozen = [k for k in trained if k.startswith(("resnet/root", "resnet/block1", "resnet/block3"))]
     moved = [k for k in trained if k.startswith("resnet/block4")]
