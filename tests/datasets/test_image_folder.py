@@ -62,14 +62,6 @@ def test_extensions_case_insensitive_others_ignored_and_counted(image_folder, ca
     assert [i.id for i in scan(root, extensions=[".PNG"])] == ["cat/000.png", "dog/000.png"]
 
 
-def test_hidden_files_and_folders_are_skipped(image_folder):
-    root = image_folder(per_class=1)
-    (root / "cat/.hidden.jpg").write_bytes(b"x")
-    (root / ".cache/cat").mkdir(parents=True)
-    (root / ".cache/cat/a.jpg").write_bytes(b"x")
-    assert [i.id for i in scan(root)] == ["cat/000.jpg", "dog/000.png"]
-
-
 def test_unreadable_files_are_reported_not_raised(image_folder, monkeypatch):
     root = image_folder(per_class=2)
     source = ImageFolderDataset(str(root)).load()

@@ -11,6 +11,7 @@ import pytest
 from kedro.io import DatasetError
 from kedro.io.core import Version
 
+from bit_finetune.bit import Description, build_classifier, describe
 from bit_finetune.datasets import KerasModelDataset
 from bit_finetune.datasets.atomic import make_saves_atomic
 
@@ -37,6 +38,12 @@ def test_save_load_exists_and_describe(tmp_path: Path):
     assert described["load_args"] == {"safe_mode": True, "compile": False}
     assert described["save_args"] == {"overwrite": True}
     assert described["protocol"] == "file"
+
+
+def test_a_saved_classifier_keeps_its_description(tmp_path: Path):
+    dataset = KerasModelDataset(filepath=str(tmp_path / "classifier.keras"))
+    dataset.save(build_classifier("R14x0.25", 2, weights_name="BiT-M-R50x1"))
+    assert describe(dataset.load()) == Description("R14x0.25", "BiT-M-R50x1")
 
 
 def test_a_file_saved_by_kedro_datasets_type_loads(tmp_path: Path):

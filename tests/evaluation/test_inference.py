@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from bit_finetune.bit import Description, describe
 from bit_finetune.evaluation.inference import (
     SplitPredictions,
     in_strategy_scope,
@@ -73,6 +74,7 @@ def test_model_is_copied_into_a_strategy_that_does_not_own_it(model):
     assert one_device.extended.variable_created_in_scope(copy.weights[0].value)
     images = np.random.default_rng(0).random((2, 4, 4, 3)).astype(np.float32)
     np.testing.assert_allclose(copy(images), model(images), rtol=1e-6)
+    assert describe(copy) == describe(model) == Description("R14x0.25", "random")
 
 
 def test_table_has_the_predictions_columns_and_survives_parquet(tmp_path):

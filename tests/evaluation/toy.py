@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from bit_finetune.bit.description import DescribedModel
 from bit_finetune.datasets.shard_records import ShardPayload, make_example
 from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
 
@@ -81,7 +82,8 @@ def write_shards(path: Path, splits: Mapping[str, Sequence[Toy]], per_shard: int
 
 
 def colour_model(num_classes: int = 3, name: str = "R14x0.25_colour") -> keras.Model:
-    """Predicts the brightest channel of the image (``num_classes`` outputs, >= 3)."""
+    """Predicts the brightest channel of the image (``num_classes`` outputs, >= 3); it
+    describes itself as an R14x0.25 from random weights."""
     kernel = np.zeros((3, num_classes), dtype=np.float32)
     kernel[:, :3] = SCALE * np.eye(3)
     images = keras.Input(shape=(None, None, 3))
@@ -89,4 +91,6 @@ def colour_model(num_classes: int = 3, name: str = "R14x0.25_colour") -> keras.M
     head = keras.layers.Dense(num_classes, name="head")
     logits = head(pooled)
     head.set_weights([kernel, np.zeros(num_classes, dtype=np.float32)])
-    return keras.Model(images, logits, name=name)
+    return DescribedModel(
+        images, logits, architecture="R14x0.25", initial_weights="random", name=name
+    )

@@ -3,13 +3,14 @@
 ResNet-v2 backbones with Group Norm and Weight Standardization in every published size
 and a few small CPU variants, official ``.npz`` weight loading and export, TF Hub BiT
 SavedModels loaded into the native backbone (other SavedModels wrapped as layers), and
-the fine-tuning classifier with a zero-initialised head; published weights by name
+the fine-tuning classifier with a zero-initialised head, which records its architecture
+and initial weights (:func:`describe`); published weights by name
 (``BiT-M-R50x1``), downloaded once into a verified cache.
 
 The architecture and published-weights tables are plain Python; everything else is
 imported when first used (the model code imports Keras and TensorFlow), so checking a
 name stays cheap. Loading a saved
-``.keras`` classifier needs the BiT layers registered with Keras: call
+``.keras`` classifier needs the BiT layers and model class registered with Keras: call
 :func:`register_layers` first (any use of the model code registers them too).
 """
 
@@ -33,6 +34,9 @@ _WHERE = {
     "backbone_input_range": "classifier",
     "build_classifier": "classifier",
     "feature_extractor": "classifier",
+    "DescribedModel": "description",
+    "Description": "description",
+    "describe": "description",
     "freeze_below": "classifier",
     "head_model": "classifier",
     "WeightsDownloadError": "download",
@@ -50,7 +54,7 @@ _WHERE = {
 
 
 def register_layers() -> None:
-    """Register with Keras every layer a saved BiT classifier can name (idempotent)."""
+    """Register with Keras every class a saved BiT classifier can name (idempotent)."""
     import_module(f"{__name__}.classifier")  # imports the layer modules, which register
 
 
@@ -61,6 +65,8 @@ __all__ = [
     "SMALL",
     "Architecture",
     "Classifier",
+    "DescribedModel",
+    "Description",
     "HubBackbone",
     "InputScaling",
     "PublishedWeights",
@@ -70,6 +76,7 @@ __all__ = [
     "build_backbone",
     "build_classifier",
     "cache_folder",
+    "describe",
     "feature_extractor",
     "freeze_below",
     "get_architecture",

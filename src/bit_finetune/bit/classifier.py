@@ -7,6 +7,7 @@ import os
 import keras
 
 from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.description import DescribedModel, classifier_name
 from bit_finetune.bit.hub import HubBackbone, saved_model_backbone
 from bit_finetune.bit.layers import InputScaling
 from bit_finetune.bit.npz import load_npz
@@ -18,8 +19,12 @@ HUB_RANGE = (0.0, 1.0)
 
 
 def build_classifier(
-    architecture: str | Architecture, num_classes: int, weights: str | os.PathLike = "random"
-) -> keras.Model:
+    architecture: str | Architecture,
+    num_classes: int,
+    weights: str | os.PathLike = "random",
+    *,
+    weights_name: str | None = None,
+) -> DescribedModel:
     """A BiT classifier for float32 images in [0, 1] of any size, giving float32 logits.
 
     ``weights`` (the ``training.model.weights`` parameter):
@@ -36,6 +41,10 @@ def build_classifier(
     Hub models take them. The ``input_scaling`` layer records the range. The head is a
     zero-initialised float32 Dense layer named ``head``, so logits stay float32 under a
     mixed-precision policy.
+
+    The classifier describes itself (:func:`~bit_finetune.bit.description.describe`): its
+    architecture and its initial weights, recorded as ``weights_name`` when given (the
+    published name of a cached file), else as ``weights``.
     """
     arch = get_architecture(architecture)
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
@@ -62,7 +71,13 @@ def build_classifier(
     logits = keras.layers.Dense(
         num_classes, kernel_initializer="zeros", dtype="float32", name="head"
     )(features)
-    return keras.Model(images, logits, name=f"bit_{arch.name.replace('.', '_')}")
+    return DescribedModel(
+        images,
+        logits,
+        architecture=arch.name,
+        initial_weights=weights_name or source,
+        name=classifier_name(arch),
+    )
 
 
 def backbone_input_range(model: keras.Model) -> tuple[float, float]:

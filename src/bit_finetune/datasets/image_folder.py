@@ -16,7 +16,7 @@ up to :data:`MAX_FILE_BYTES` are read: a FIFO, a device or a directory named lik
 image is reported as unreadable instead of blocking the run or filling the memory.
 
 Symbolic links to folders are followed on local disk (a class folder may be a link), and
-every real folder is listed once: a link back to a folder it is in (a loop) or to a folder
+every real folder is listed once (:mod:`bit_finetune.datasets.walk`): a link back to a folder it is in (a loop) or to a folder
 already listed is not followed, and is named with its reason in a warning (a link named
 like an image is also listed, and read as the directory it is). One real file reached by
 several paths under one label (a symlink or hard link beside its target) is listed at
@@ -28,13 +28,12 @@ read under each, with a warning.
 
 from __future__ import annotations
 
-import heapq
 import logging
 import os
 import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import fsspec
@@ -43,6 +42,7 @@ from kedro.io import AbstractDataset, DatasetError
 
 from bit_finetune.datasets.previews import TablePreview, source_table
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.datasets.walk import Found, walk
 from bit_finetune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -71,24 +71,6 @@ class _Image:
     split: str | None
     same_as: str | None = None
     """The path of the same real file listed first under this label, for a repeat."""
-
-
-@dataclass(frozen=True)
-class _Found:
-    """A file under the root: its path from the root, the real file it is (device, inode;
-    None when unknown) and whether a symbolic link leads to it."""
-
-    relative: str
-    identity: tuple[int, int] | None = None
-    linked: bool = False
-
-
-@dataclass
-class _Listing:
-    files: list[_Found]
-    hidden: int = 0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    """Folders left out (links not followed, unreadable folders), each with its reason."""
 
 
 class ImageFolderSource(ImageSource):
@@ -220,9 +202,7 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
         return source_table(self.load(), nrows)
 
     def _list(self) -> tuple[list[_Image], str]:
-        root = self._root.rstrip("/")
-        local = isinstance(self._fs, LocalFileSystem)
-        listing = _walk_local(root or "/") if local else _walk(self._fs, root)
+        listing = walk(self._fs, self._root.rstrip("/"))
         found = {f.relative: f for f in listing.files}
         relatives = sorted(found)
         images = [r for r in relatives if _suffix(r) in self._extensions]
@@ -255,7 +235,7 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
             labelled, layout = [_Image(r, UNLABELLED, None) for r in images], ANY_DEPTH
         return self._mark_repeats(labelled, found), layout
 
-    def _mark_repeats(self, images: list[_Image], found: dict[str, _Found]) -> list[_Image]:
+    def _mark_repeats(self, images: list[_Image], found: dict[str, Found]) -> list[_Image]:
         """``images`` with ``same_as`` set on every later path to a file already listed
         under the same label (see the module docstring)."""
         first: dict[tuple[str, tuple[int, int]], str] = {}
@@ -281,99 +261,6 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
             logger.warning("%s: %d file(s) in '%s' are listed under more than one label "
                            "(through links or hard links)", self._key, shared, self._path)
         return marked
-
-
-def _walk(fs: fsspec.AbstractFileSystem, root: str) -> _Listing:
-    """Every visible file under ``root`` of a filesystem without symbolic links."""
-    relatives = [found[len(root):].lstrip("/")
-                 for found in fs.find(root, withdirs=False, detail=False)]
-    visible = [r for r in relatives if not any(p.startswith(".") for p in r.split("/"))]
-    return _Listing([_Found(r) for r in visible], hidden=len(relatives) - len(visible))
-
-
-def _walk_local(root: str) -> _Listing:
-    """Every visible file under the local folder ``root``, following links to folders.
-
-    Real folders are walked first and links to folders after them (in name order), so a
-    folder under ``root`` is listed at its own path. Each real folder is listed once: a
-    link to a folder it is in (a loop), or to a folder already listed, is not followed but
-    recorded in ``skipped`` with its reason, and listed as a file so that one named like an
-    image is reported when read.
-    """
-    listing = _Listing([])
-    top = os.stat(root)
-    seen = {(top.st_dev, top.st_ino): ""}
-    links: list[tuple[str, str, str]] = []  # heap of (relative, path, parent's real path)
-    folders = [(root, "", os.path.realpath(root), top.st_dev, False)]
-    while folders or links:
-        if not folders:
-            relative, path, parent = heapq.heappop(links)
-            target = os.path.realpath(path)
-            try:
-                info = os.stat(target)
-            except OSError as exc:
-                listing.skipped.append((relative, f"{type(exc).__name__}: {exc.strerror}"))
-                continue
-            first = seen.setdefault((info.st_dev, info.st_ino), relative)
-            if parent == target or parent.startswith(os.path.join(target, "")):
-                reason = f"a link to '{target}', a folder it is in (a symlink loop)"
-            elif first != relative:
-                reason = f"a link to the same folder as '{first}', listed there"
-            else:
-                folders.append((target, relative, target, info.st_dev, True))
-                continue
-            listing.skipped.append((relative, reason))
-            listing.files.append(_Found(relative, linked=True))
-            continue
-        path, relative, real, device, linked = folders.pop()
-        try:
-            with os.scandir(path) as scan:
-                entries = sorted(scan, key=lambda e: e.name)
-        except OSError as exc:
-            listing.skipped.append((relative or ".", f"{type(exc).__name__}: {exc.strerror}"))
-            continue
-        for entry in entries:
-            child = f"{relative}/{entry.name}" if relative else entry.name
-            if entry.name.startswith("."):
-                listing.hidden += 1
-            elif not _is_folder(entry):
-                link = entry.is_symlink()
-                listing.files.append(_Found(child, _identity(entry, device), linked or link))
-            elif entry.is_symlink():
-                heapq.heappush(links, (child, entry.path, real))
-            else:
-                try:
-                    info = entry.stat(follow_symlinks=False)
-                except OSError as exc:
-                    listing.skipped.append((child, f"{type(exc).__name__}: {exc.strerror}"))
-                    continue
-                first = seen.setdefault((info.st_dev, info.st_ino), child)
-                if first != child:  # reached again through a link above it
-                    listing.skipped.append((child, f"the same folder as '{first}', listed there"))
-                    continue
-                folders.append((entry.path, child, os.path.join(real, entry.name),
-                                info.st_dev, linked))
-    return listing
-
-
-def _is_folder(entry: os.DirEntry) -> bool:
-    """Whether ``entry`` is a folder or a link to one (False for a broken link or a loop)."""
-    try:
-        return entry.is_dir(follow_symlinks=True)
-    except OSError:
-        return False
-
-
-def _identity(entry: os.DirEntry, device: int) -> tuple[int, int] | None:
-    """(device, inode) of the real file behind ``entry`` in a folder on ``device``; None
-    for a link that leads nowhere (it is reported when read)."""
-    if not entry.is_symlink():
-        return device, entry.inode()
-    try:
-        info = entry.stat(follow_symlinks=True)
-    except OSError:
-        return None
-    return info.st_dev, info.st_ino
 
 
 def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:

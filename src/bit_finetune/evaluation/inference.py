@@ -186,7 +186,8 @@ def in_strategy_scope(model: keras.Model, strategy: tf.distribute.Strategy) -> k
     """``model`` itself if its variables belong to ``strategy``, else a copy built in it.
 
     A model loaded from disk lives outside any strategy; the copy places its variables
-    the way the strategy needs them (mirrored on each replica, or on the TPU).
+    the way the strategy needs them (mirrored on each replica, or on the TPU). It is made
+    from the model's config, which keeps a classifier's description.
     """
     if not model.weights:
         return model
@@ -195,7 +196,7 @@ def in_strategy_scope(model: keras.Model, strategy: tf.distribute.Strategy) -> k
     if strategy.extended.variable_created_in_scope(variable):
         return model
     with strategy.scope():
-        copy = keras.models.clone_model(model)
+        copy = type(model).from_config(model.get_config())
         copy.set_weights(model.get_weights())
     return copy
 

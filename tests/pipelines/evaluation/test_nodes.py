@@ -96,7 +96,7 @@ def test_predictions_hold_one_row_per_example(evaluated, toy_splits, tmp_path):
 def test_absent_and_empty_splits_are_skipped_with_a_log_line(tmp_path, model, caplog):
     shards = write_shards(tmp_path / "shards", {"train": toys("train", 3), "test": []})
     params = {**PARAMS, "splits": ["test", "holdout"]}
-    with caplog.at_level(logging.INFO, logger="bit_finetune.pipelines.evaluation.nodes"):
+    with caplog.at_level(logging.INFO, logger="bit_finetune"):
         metrics, predictions = evaluate_classifier(model, shards, HYPERRULE, LABEL_MAP, params)
     assert set(metrics) == {"model"}
     assert predictions.empty and list(predictions.columns) == COLUMNS

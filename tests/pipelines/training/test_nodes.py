@@ -15,6 +15,7 @@ from tiny_project import recipe_folder
 from weights_server import npz_bytes, serve
 
 from bit_finetune import bit
+from bit_finetune.bit import Description, describe
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
 from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.training import create_pipeline
@@ -104,6 +105,7 @@ def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp
     assert "Backbone features of 12 validation images computed" in caplog.text
     assert history["step"].tolist() == [3, 6]
     assert np.abs(model.get_layer("head").get_weights()[0]).sum() > 0
+    assert describe(model) == Description("R14x0.25", path)  # the whole classifier
     for key, value in backbone_arrays(model).items():
         np.testing.assert_array_equal(value, arrays[key], err_msg=key)
     # validated on the validation features: the scores of the whole classifier
@@ -132,6 +134,7 @@ def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp
 def test_fine_tuning_from_block4_keeps_the_earlier_blocks(shards, pretrained, tmp_path):
     path, arrays = pretrained
     model, _ = fine_tune(shards, tmp_path, "block4", path)
+    assert describe(model) == Description("R14x0.25", path)
     trained = backbone_arrays(model)
     frozen = [k for k in trained if k.startswith(("resnet/root", "resnet/block1", "resnet/block3"))]
     moved = [k for k in trained if k.startswith("resnet/block4")]
@@ -193,21 +196,32 @@ def test_pipeline_wiring():
 
 
 @pytest.fixture()
-def built(monkeypatch):
+def weights_names() -> list[str]:
+    """The names the built classifiers record their weights by."""
+    return []
+
+
+@pytest.fixture()
+def built(monkeypatch, weights_names):
     """Record what the node builds the classifier from (training itself is not run)."""
     calls = []
 
     def fake_finetune(build_classifier, shards, recipe, params, workspace, features):
         return TrainingResult(build_classifier(), pd.DataFrame(), 0, 0)
 
+    def fake_build(*args, weights_name):
+        calls.append(args)
+        weights_names.append(weights_name)
+        return "model"
+
     monkeypatch.setattr(finetune, "finetune", fake_finetune)
-    monkeypatch.setattr(bit, "build_classifier", lambda *args: calls.append(args) or "model")
+    monkeypatch.setattr(bit, "build_classifier", fake_build)
     return calls
 
 
 @pytest.mark.parametrize("tf_config", [None, "chief"])
 def test_a_name_reaches_build_classifier_as_the_cached_file(
-    built, tmp_path, monkeypatch, tf_config
+    built, weights_names, tmp_path, monkeypatch, tf_config
 ) -> None:
     if tf_config:
         cluster = {"cluster": {"chief": ["h0:1"], "worker": ["h1:1"]}, "task": {"type": "chief"}}
@@ -221,6 +235,7 @@ def test_a_name_reaches_build_classifier_as_the_cached_file(
         model, _ = train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
     assert model == "model"
     assert built == [("R50x1", 3, str(tmp_path / "BiT-M-R50x1.npz"))]
+    assert weights_names == ["BiT-M-R50x1"]  # the classifier records the name, not the file
     assert (tmp_path / "BiT-M-R50x1.npz").read_bytes() == npz_bytes()
 
 

@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 from tiny_project import copy_project, kedro, recipe_folder
 
+from bit_finetune.bit import Description, describe
 from bit_finetune.config import validate_all
+from bit_finetune.datasets import KerasModelDataset
 from bit_finetune.pipeline_registry import register_pipelines
 from bit_finetune.pipelines.transfer_demo import transfer_demo
 from bit_finetune.pipelines.transfer_demo.nodes import start_from
@@ -112,6 +114,12 @@ def test_demo_run_shows_transfer_beating_random_init(tmp_path: Path):
     )
     assert transfer["weights"] == str(models / "upstream/backbone.npz")
     assert "weights_sha256" in transfer and "weights_sha256" not in scratch  # random init
+    described = {run: describe(KerasModelDataset(filepath=str(models / run / "classifier.keras"))
+                               .load()) for run in ("transfer", "scratch")}  # fmt: skip
+    assert described == {
+        "transfer": Description("R26x0.5", str(models / "upstream/backbone.npz")),
+        "scratch": Description("R26x0.5", "random"),
+    }
     recipe = json.loads(
         (tmp_path / "data/transfer_demo/05_model_input/downstream/hyperrule.json").read_text()
     )

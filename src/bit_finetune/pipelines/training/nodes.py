@@ -37,7 +37,7 @@ def train_classifier(
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
     Published weights given by name are fetched into the weights cache first (by the
-    chief; other workers wait for its file). Trains in the recipe's own folder under
+    chief; other workers wait for its file); the classifier records them by that name. Trains in the recipe's own folder under
     ``training_workspace``, resuming from its checkpoints (see
     :mod:`bit_finetune.training.workspaces`); ``training.finetune: head`` trains on
     backbone features kept in ``backbone_features``. Validates on the validation split
@@ -58,7 +58,9 @@ def train_classifier(
             progress=settings.progress,
         )
         result = finetune(
-            lambda: bit.build_classifier(model.architecture, classes, weights),
+            lambda: bit.build_classifier(
+                model.architecture, classes, weights, weights_name=model.weights
+            ),
             tfrecord_shards,
             hyperrule,
             settings,
