@@ -56,7 +56,7 @@ OVERRIDABLE: dict[str, tuple[type, float]] = {
 
 def resolution(median_area: float) -> tuple[int, int, str]:
     """Resize and crop size (square) for images of the given typical area."""
-    side = int(round(median_area**0.5))
+    side = round(median_area**0.5)
     if median_area < SMALL_IMAGE_AREA:
         return 160, 128, f"median image area {side}x{side} < 96x96 -> resize 160, crop 128"
     return 512, 480, f"median image area {side}x{side} >= 96x96 -> resize 512, crop 480"
@@ -93,8 +93,10 @@ def scale_for_batch(
             bucket.warmup_steps,
             bucket.boundaries,
             bucket.total_steps,
-            f"batch policy 'official': LR {REFERENCE_LR} and steps as at batch "
-            f"{REFERENCE_BATCH}, not rescaled for batch {batch_size}",
+            (
+                f"batch policy 'official': LR {REFERENCE_LR} and steps as at batch "
+                f"{REFERENCE_BATCH}, not rescaled for batch {batch_size}"
+            ),
         )
     if policy == "colab":
         factor = REFERENCE_BATCH / batch_size
@@ -108,8 +110,10 @@ def scale_for_batch(
             steps(bucket.warmup_steps),
             tuple(steps(b) for b in bucket.boundaries),
             steps(bucket.total_steps),
-            f"batch policy 'colab': LR {REFERENCE_LR} x {batch_size}/{REFERENCE_BATCH} = "
-            f"{lr:g}, steps x {REFERENCE_BATCH}/{batch_size}",
+            (
+                f"batch policy 'colab': LR {REFERENCE_LR} x {batch_size}/{REFERENCE_BATCH} = "
+                f"{lr:g}, steps x {REFERENCE_BATCH}/{batch_size}"
+            ),
         )
     raise ValueError(f"unknown batch policy {policy!r}; choose one of {BATCH_POLICIES}")
 

@@ -113,7 +113,7 @@ def load_npz(backbone: keras.Model, path: str) -> None:
         with fsspec.open(path, "rb") as f:
             archive = np.load(f, allow_pickle=False)
             if not isinstance(archive, np.lib.npyio.NpzFile):
-                raise ValueError("a single .npy array")
+                raise WeightsError(f"'{path}' is not a readable .npz archive (a single .npy array)")
             load_official_weights(backbone, archive, path)
     except WeightsError:
         raise

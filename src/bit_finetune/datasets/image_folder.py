@@ -118,7 +118,7 @@ class ImageFolderSource(ImageSource):
                     data = read_local(path)
                 else:
                     data = self._fs.cat_file(path)
-            except Exception as exc:  # any filesystem's failure is reported, not raised
+            except Exception as exc:  # noqa: BLE001 (any failure is reported)
                 yield ReadResult(uri, None, f"{type(exc).__name__}: {exc}")
             else:
                 yield ReadResult(uri, bytes(data))
