@@ -9,13 +9,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from listed_source import ListedSource, listed
 
 from bit_finetune.config import stage_params
 from bit_finetune.datasets import ImageFolderDataset
 from bit_finetune.datasets.image_index import build_index
 from bit_finetune.datasets.source import ImageSource
 from bit_finetune.errors import ConfigError
+from tests.listed_source import ListedSource, listed
 
 
 def index_images(source: ImageSource, params: Mapping[str, Any]) -> tuple[pd.DataFrame, dict]:

@@ -8,9 +8,10 @@ import pandas as pd
 import pytest
 
 from bit_finetune.errors import ConfigError
+from bit_finetune.imaging.profile import PROFILE_DTYPES
 from bit_finetune.pipelines.filtering import create_pipeline
 from bit_finetune.pipelines.filtering.nodes import REJECTED_COLUMNS, filter_images
-from bit_finetune.pipelines.profiling.nodes import PROFILE_DTYPES, profile_images
+from bit_finetune.pipelines.profiling.nodes import profile_images
 from tests.bad_images import HEADER_ONLY_PASSES, FileSource, index_of, write_corpus
 
 ALL_CHECKS = {

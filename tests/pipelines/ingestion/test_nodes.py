@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 import pytest
-from listed_source import ListedSource, listed
 
 from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.ingestion import create_pipeline
 from bit_finetune.pipelines.ingestion.nodes import index_images
+from tests.listed_source import ListedSource, listed
 
 
 def test_the_node_returns_the_index_and_the_label_map():
