@@ -9,7 +9,6 @@ import pytest
 
 from bit_finetune.errors import ConfigError
 from bit_finetune.imaging.profile import PROFILE_DTYPES
-from bit_finetune.pipelines.filtering import create_pipeline
 from bit_finetune.pipelines.filtering.nodes import REJECTED_COLUMNS, filter_images
 from bit_finetune.pipelines.profiling.nodes import profile_images
 from tests.bad_images import HEADER_ONLY_PASSES, FileSource, index_of, write_corpus
@@ -173,10 +172,3 @@ def test_every_good_corpus_file_is_kept_and_every_bad_one_rejected(corpus, verif
     assert set(kept["id"]) == good | slipped
     assert set(rejected["id"]) == set(expected) - good - slipped
     assert set(rejected["reason"]) == {"undecodable"}
-
-
-def test_pipeline_wiring():
-    (node,) = create_pipeline().nodes
-    assert node.name == "filter_images" and node.tags == {"filtering"}
-    assert node.inputs == ["image_index", "image_profile", "params:filtering"]
-    assert node.outputs == ["filtered_index", "rejected_images"]

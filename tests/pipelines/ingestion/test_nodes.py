@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from bit_finetune.errors import ConfigError
-from bit_finetune.pipelines.ingestion import create_pipeline
 from bit_finetune.pipelines.ingestion.nodes import index_images
 from tests.listed_source import ListedSource, listed
 
@@ -22,11 +21,3 @@ def test_bad_parameters_and_empty_source():
         index_images(ListedSource(listed({"a": 2})), {"examples_per_class": 0})
     with pytest.raises(ConfigError, match="lists no images"):
         index_images(ListedSource([]), {})
-
-
-def test_pipeline_wiring():
-    (node,) = create_pipeline().nodes
-    assert node.name == "index_images"
-    assert node.inputs == ["raw_images", "params:ingestion"]
-    assert node.outputs == ["image_index", "label_map"]
-    assert node.tags == {"ingestion"}

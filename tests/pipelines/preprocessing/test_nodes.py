@@ -16,7 +16,6 @@ from PIL import Image
 from bit_finetune.datasets.shard_records import record_features
 from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
 from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
-from bit_finetune.pipelines.preprocessing import create_pipeline
 from bit_finetune.pipelines.preprocessing.nodes import write_shards
 
 LABELS = ["cat", "dog"]
@@ -152,12 +151,3 @@ def test_bad_index_is_refused():
         write_shards(source, rows, {"resize_size": SIZE}, {"names": LABELS}, {})
     with pytest.raises(ValueError, match="filtered_index: no images to write"):
         write_shards(source, rows.iloc[:0], {"resize_size": SIZE}, {"names": LABELS}, {})
-
-
-def test_pipeline_wiring():
-    (node,) = create_pipeline().nodes
-    assert node.name == "write_shards" and node.tags == {"preprocessing"}
-    assert node.inputs == [
-        "raw_images", "filtered_index", "hyperrule", "label_map", "params:preprocessing"
-    ]
-    assert node.outputs == ["tfrecord_shards"]

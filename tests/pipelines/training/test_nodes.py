@@ -18,7 +18,6 @@ from bit_finetune import bit
 from bit_finetune.bit import Description, describe
 from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
 from bit_finetune.errors import ConfigError
-from bit_finetune.pipelines.training import create_pipeline
 from bit_finetune.pipelines.training.nodes import (
     export_serving_model,
     train_classifier,
@@ -172,23 +171,6 @@ def test_saved_classifier_exports_a_serving_model(trained, tmp_path):
     expected = tf.nn.softmax(model(tf.image.resize(pixels / 255.0, [CROP, CROP]))).numpy()
     np.testing.assert_allclose(out["probabilities"].numpy(), expected, atol=1e-5)
     assert {n.decode() for n in out["label_name"].numpy()} <= set(COLOURS)
-
-
-def test_pipeline_wiring():
-    nodes = {node.name: node for node in create_pipeline().nodes}
-    assert set(nodes) == {"train_classifier", "export_serving_model", "plot_training_curves"}
-    assert nodes["train_classifier"].inputs == [
-        "tfrecord_shards",
-        "hyperrule",
-        "params:training",
-        "training_workspace",
-        "backbone_features",
-    ]
-    assert nodes["train_classifier"].outputs == ["classifier", "training_history"]
-    assert nodes["export_serving_model"].inputs == ["classifier", "hyperrule", "label_map"]
-    assert nodes["export_serving_model"].outputs == ["serving_model"]
-    assert nodes["plot_training_curves"].outputs == ["training_curves_plot"]
-    assert all(node.tags == {"training"} for node in nodes.values())
 
 
 # A published weights name: the training node turns it into the cached file the
