@@ -26,6 +26,7 @@ the architecture itself: BiT strides in the first unit of a stage, Keras in the 
 
     python bench/train_speed.py [--steps 20] [--repeat 2] [--rounds 6] [--skip-models]
     python bench/train_speed.py --profile   # where the default model's step time goes
+    python bench/train_speed.py --profile-loop  # op types per step: our loop and fit
 """
 
 from __future__ import annotations
@@ -152,6 +153,7 @@ def fit_speed(architecture: str, crop: int, batch: int, steps: int, recipe: dict
     ).map(lambda images, labels: (as_unit_float(images), labels))  # our loop: in the step
     clock = StepClock()
     model.fit(data, epochs=1, steps_per_epoch=run_recipe["total_steps"], callbacks=[clock],
+              shuffle=False,  # train_dataset shuffles
               verbose=0)
     timed = clock.ends[WARMUP_STEPS - 1 :]
     return (len(timed) - 1) * batch / (timed[-1] - timed[0])
@@ -278,13 +280,36 @@ NORMALISATION_OPS = {"Mean", "Mul", "Tile", "SquaredDifference", "Sub", "Sum", "
 """Op types of group norm and weight standardisation (forward and backward) on a CPU."""
 
 
-def op_profile(architecture: str, size: int, batch: int, steps: int = 5) -> None:
-    """Print where the time of a training step goes, by op type (TensorFlow profiler)."""
+def traced_ops(run: Callable[[], Any]) -> tuple[Any, dict[str, float], dict[str, float]]:
+    """``run()``'s result, and the milliseconds and number of events of every op type it
+    ran (TensorFlow profiler, all threads)."""
     import collections
     import glob
 
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
+    with tempfile.TemporaryDirectory() as folder:
+        tf.profiler.experimental.start(folder)
+        value = run()
+        tf.profiler.experimental.stop()
+        space = xplane_pb2.XSpace()
+        space.ParseFromString(Path(glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)[0])
+                              .read_bytes())
+    ms: collections.Counter = collections.Counter()
+    events: collections.Counter = collections.Counter()
+    for plane in space.planes:
+        for line in plane.lines:
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" in name and "/" in name:  # "scope/op_name:OpType"
+                    op_type = name.rsplit(":", 1)[1]
+                    ms[op_type] += event.duration_ps / 1e9
+                    events[op_type] += 1
+    return value, ms, events
+
+
+def op_profile(architecture: str, size: int, batch: int, steps: int = 5) -> None:
+    """Print where the time of a training step goes, by op type (TensorFlow profiler)."""
     keras.utils.set_random_seed(0)
     step = plain_step(bit.build_classifier(architecture, CLASSES))
     rng = np.random.default_rng(0)
@@ -292,31 +317,43 @@ def op_profile(architecture: str, size: int, batch: int, steps: int = 5) -> None
     labels = tf.one_hot(np.arange(batch) % CLASSES, CLASSES)
     for _ in range(ROUND_ROBIN_WARMUP):
         step(images, labels).numpy()
-    with tempfile.TemporaryDirectory() as folder:
-        tf.profiler.experimental.start(folder)
+
+    def run() -> float:
         start = time.perf_counter()
         for _ in range(steps):
             step(images, labels).numpy()
-        wall = (time.perf_counter() - start) / steps
-        tf.profiler.experimental.stop()
-        space = xplane_pb2.XSpace()
-        space.ParseFromString(Path(glob.glob(f"{folder}/**/*.xplane.pb", recursive=True)[0])
-                              .read_bytes())
-    by_type: collections.Counter = collections.Counter()
-    for plane in space.planes:
-        for line in plane.lines:
-            for event in line.events:
-                name = plane.event_metadata[event.metadata_id].name
-                if ":" in name and "/" in name:  # "scope/op_name:OpType"
-                    by_type[name.rsplit(":", 1)[1]] += event.duration_ps / 1e9 / steps
+        return (time.perf_counter() - start) / steps
+
+    wall, by_type, _ = traced_ops(run)
+    by_type = {name: ms / steps for name, ms in by_type.items()}
     total = sum(by_type.values())
     conv = sum(v for k, v in by_type.items() if "Conv2D" in k)
     norm = sum(v for k, v in by_type.items() if k in NORMALISATION_OPS)
     print(f"profile {architecture} {size}x{size} batch {batch}: {wall * 1000:.0f} ms/step wall, "
           f"{total:.0f} ms of ops (2 cores); convolutions {conv / total:.0%}, GN/WS "
           f"element-wise ops and reductions {norm / total:.0%}")
-    for name, ms in by_type.most_common(10):
+    for name, ms in sorted(by_type.items(), key=lambda item: -item[1])[:10]:
         print(f"  {name:<34} {ms:8.1f} ms  {ms / total:6.1%}")
+
+
+def loop_profile(architecture: str, recipe: dict, training: dict, steps: int) -> None:
+    """Print the op time per step, by op type, of our loop and of ``fit`` on the same
+    model, data and steps (figure 4a's set-up): what each side's graph runs."""
+    crop, batch = int(recipe["crop_size"]), int(recipe["batch_size"])
+    total = steps + WARMUP_STEPS
+    sides = {
+        "loop": traced_ops(lambda: training_speed(architecture, crop, batch, steps, recipe,
+                                                  training)),
+        "fit": traced_ops(lambda: fit_speed(architecture, crop, batch, steps, recipe, training)),
+    }  # fmt: skip
+    for name, (rate, ms, events) in sides.items():
+        print(f"{name:>4}: {rate:7.1f} images/s, {sum(ms.values()) / total:6.1f} ms of ops and "
+              f"{sum(events.values()) / total:5.0f} op events per step ({total} steps)")
+    (_, loop_ms, loop_n), (_, fit_ms, fit_n) = sides.values()
+    print(f"  {'op type':<32} {'loop ms':>8} {'fit ms':>8} {'loop n':>7} {'fit n':>7}  per step")
+    for op in sorted(set(loop_ms) | set(fit_ms), key=lambda k: -(loop_ms[k] + fit_ms[k]))[:20]:
+        print(f"  {op:<32} {loop_ms[op] / total:8.2f} {fit_ms[op] / total:8.2f} "
+              f"{loop_n[op] / total:7.1f} {fit_n[op] / total:7.1f}")
 
 
 def main() -> None:
@@ -328,6 +365,8 @@ def main() -> None:
     parser.add_argument("--skip-models", action="store_true", help="only part 1")
     parser.add_argument("--profile", action="store_true",
                         help="only print the op-type profile of the default model's step")
+    parser.add_argument("--profile-loop", action="store_true",
+                        help="only print the op types our loop and fit run per step")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -335,6 +374,9 @@ def main() -> None:
     crop, batch = int(recipe["crop_size"]), int(recipe["batch_size"])
     if args.profile:
         op_profile(architecture, crop, batch)
+        return
+    if args.profile_loop:
+        loop_profile(architecture, recipe, training, args.steps)
         return
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU cores, "
           f"load {os.getloadavg()[0]:.1f}")
