@@ -37,10 +37,10 @@ def train_classifier(
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
     Published weights given by name are fetched into the weights cache first (by the
-    chief; other workers wait for its file); the classifier records them by that name. Trains in the recipe's own folder under
-    ``training_workspace``, resuming from its checkpoints (see
-    :mod:`bit_finetune.training.workspaces`); ``training.finetune: head`` trains on
-    backbone features kept in ``backbone_features``. Validates on the validation split
+    chief; other workers wait for its file); the classifier records them by that name.
+    Trains in the recipe's own folder under ``training_workspace``, resuming from its
+    checkpoints (see :mod:`bit_finetune.training.workspaces`); ``training.finetune: head``
+    trains on backbone features kept in ``backbone_features``. Validates on the validation split
     every ``training.eval_every`` steps. Returns the model and the history (step, loss,
     learning_rate, accuracy, images_per_second, val_loss, val_accuracy).
     """
