@@ -21,7 +21,7 @@ from bit_finetune.evaluation.inference import (
     read_images,
     read_keys,
 )
-from tests.evaluation.toy import CROP_SIZE, LABEL_NAMES, toys
+from tests.evaluation.toy import CROP_SIZE, LABEL_NAMES, PREDICTION_COLUMNS, toys
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -84,17 +84,7 @@ def test_table_has_the_predictions_columns_and_survives_parquet(tmp_path):
         probabilities=np.array([[0.7, 0.2, 0.1], [0.1, 0.6, 0.3]], dtype=np.float32),
     )
     table = result.table("test", LABEL_NAMES)
-    assert list(table.columns) == [
-        "id",
-        "split",
-        "label",
-        "label_name",
-        "predicted",
-        "predicted_name",
-        "confidence",
-        "correct",
-        "top_labels",
-    ]
+    assert list(table.columns) == PREDICTION_COLUMNS
     assert table["predicted_name"].tolist() == ["red", "green"]
     assert table["correct"].tolist() == [True, False]
     assert table["confidence"].tolist() == pytest.approx([0.7, 0.6])

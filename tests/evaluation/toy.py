@@ -25,6 +25,11 @@ LABEL_NAMES = ["red", "green", "blue"]
 IMAGE_SIZE = 8
 CROP_SIZE = 4
 SCALE = 10.0
+PREDICTION_COLUMNS = [
+    "id", "split", "label", "label_name", "predicted", "predicted_name", "confidence",
+    "correct", "top_labels",
+]  # fmt: skip
+"""The ``predictions`` artefact's columns, in order."""
 
 
 @dataclass(frozen=True)

@@ -18,22 +18,17 @@ from bit_finetune.pipelines.evaluation.nodes import (
     plot_confusion_matrix,
     plot_worst_mistakes,
 )
-from tests.evaluation.toy import LABEL_NAMES, colour_model, toys, write_shards
+from tests.evaluation.toy import (
+    LABEL_NAMES,
+    PREDICTION_COLUMNS,
+    colour_model,
+    toys,
+    write_shards,
+)
 
 LABEL_MAP = {"names": LABEL_NAMES}
 HYPERRULE = {"resize_size": 8, "crop_size": 4}
 PARAMS = {"splits": ["test", "validation"], "batch_size": 4, "worst_mistakes": 2, "progress": False}
-COLUMNS = [
-    "id",
-    "split",
-    "label",
-    "label_name",
-    "predicted",
-    "predicted_name",
-    "confidence",
-    "correct",
-    "top_labels",
-]
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +75,7 @@ def test_metrics_cover_the_configured_splits_only(evaluated):
 
 def test_predictions_hold_one_row_per_example(evaluated, toy_splits, tmp_path):
     _, predictions = evaluated
-    assert list(predictions.columns) == COLUMNS
+    assert list(predictions.columns) == PREDICTION_COLUMNS
     assert predictions["split"].value_counts().to_dict() == {"test": 10, "validation": 5}
     expected = toy_splits["test"] + toy_splits["validation"]
     assert predictions["id"].tolist() == [t.id for t in expected]
@@ -98,7 +93,7 @@ def test_absent_and_empty_splits_are_skipped_with_a_log_line(tmp_path, model, ca
     with caplog.at_level(logging.INFO, logger="bit_finetune"):
         metrics, predictions = evaluate_classifier(model, shards, HYPERRULE, LABEL_MAP, params)
     assert set(metrics) == {"model"}
-    assert predictions.empty and list(predictions.columns) == COLUMNS
+    assert predictions.empty and list(predictions.columns) == PREDICTION_COLUMNS
     log = caplog.text
     assert "split 'test' is empty" in log
     assert "no split 'holdout'" in log and "evaluation.splits" in log
