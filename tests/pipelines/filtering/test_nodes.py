@@ -10,7 +10,7 @@ from bit_finetune.errors import ConfigError
 from bit_finetune.imaging.screening import REJECTED_COLUMNS
 from bit_finetune.pipelines.filtering.nodes import filter_images
 from bit_finetune.pipelines.profiling.nodes import profile_images
-from tests.bad_images import HEADER_ONLY_PASSES, FileSource, index_of, write_corpus
+from tests.bad_images import HEADER_ONLY_PASSES
 from tests.imaging.profiled import ALL_CHECKS, CASES, tables
 
 
@@ -32,14 +32,6 @@ def test_bad_parameters_name_the_key():
     index, profile = tables(CASES)
     with pytest.raises(ConfigError, match="filtering.min_side"):
         filter_images(index, profile, {"min_side": 0})
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    expected = write_corpus(folder)
-    source = FileSource(folder)
-    return expected, source, index_of(source)
 
 
 @pytest.mark.parametrize("verify", [True, False])

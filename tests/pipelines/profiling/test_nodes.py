@@ -16,7 +16,7 @@ from bit_finetune.imaging import probe_reads
 from bit_finetune.imaging.profile import PROFILE_COLUMNS
 from bit_finetune.pipelines.profiling import create_pipeline
 from bit_finetune.pipelines.profiling import nodes as profiling
-from tests.bad_images import FileSource, index_of, write_corpus
+from tests.bad_images import index_of
 from tests.listed_source import ListedSource
 
 PARAMS = {"verify_decode": True, "workers": 1, "progress": False}
@@ -36,14 +36,6 @@ class LossySource(ImageSource):
 
     def describe(self) -> dict:
         return {"type": "LossySource"}
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("corpus")
-    expected = write_corpus(folder)
-    source = FileSource(folder)
-    return expected, source, index_of(source)
 
 
 def test_every_file_is_profiled_and_every_bad_one_says_why(corpus):
