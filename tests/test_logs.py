@@ -12,7 +12,11 @@ from rich.console import Console
 from rich.logging import RichHandler
 from tiny_project import copy_project, kedro
 
-from bit_finetune.logs import plain_lines_when_piped
+from bit_finetune.logs import (
+    UnactionableWarnings,
+    drop_unactionable_warnings,
+    plain_lines_when_piped,
+)
 
 
 @pytest.fixture
@@ -44,3 +48,24 @@ def test_a_piped_kedro_run_logs_whole_lines(tmp_path: Path):
     whole = ("INFO kedro.pipeline.node: Running node: index_images: index_images("
              "[raw_images;params:ingestion]) -> [image_index;label_map]")
     assert any(line.endswith(whole) for line in result.stdout.splitlines()), result.stdout
+
+
+@pytest.mark.parametrize(("logger_name", "message"), [
+    ("py.warnings", "UserWarning: Add type hints to the `predict` method to enable ..."),
+    ("kedro_viz.integrations.kedro.run_hooks",
+     "Workflow tracking is disabled during partial pipeline runs (executed using ...)"),
+])  # fmt: skip
+def test_unactionable_warnings_are_dropped_and_others_kept(logger_name, message, caplog):
+    logger = logging.getLogger(logger_name)
+    kept = list(logger.filters)
+    logger.filters[:] = [f for f in kept if not isinstance(f, UnactionableWarnings)]
+    try:
+        drop_unactionable_warnings()
+        drop_unactionable_warnings()  # twice: still one filter
+        assert sum(isinstance(f, UnactionableWarnings) for f in logger.filters) == 1
+        with caplog.at_level(logging.WARNING, logger=logger_name):
+            logger.warning(message)
+            logger.warning("Something the user should read")
+        assert [r.getMessage() for r in caplog.records] == ["Something the user should read"]
+    finally:
+        logger.filters[:] = kept

@@ -28,18 +28,29 @@ def plain_lines_when_piped() -> None:
         root.addHandler(plain)
 
 
-# Warnings no user can act on: kedro-mlflow's pipeline model, which this project does not
-# use, warns as the `mlflow` extra's plugin loads, before the project's settings are read.
-UNACTIONABLE = ("Add type hints to the `predict` method",)
+UNACTIONABLE = {
+    # kedro-mlflow's pipeline model, which this project does not use: MLflow warns as the
+    # `mlflow` extra's plugin loads, before the project's settings are read.
+    "py.warnings": ("Add type hints to the `predict` method",),
+    # kedro-viz's run hooks, on every partial run (--nodes, --from-nodes, --pipelines ...)
+    # the README shows: its workflow view follows full runs only.
+    "kedro_viz.integrations.kedro.run_hooks": (
+        "Workflow tracking is disabled during partial pipeline runs",
+    ),
+}
+"""Warnings no user can act on: logger name -> phrases of the records dropped."""
 
 
 class UnactionableWarnings(logging.Filter):
-    """Drops the records of :data:`UNACTIONABLE` warnings."""
+    """Drops the records whose message holds one of ``phrases``."""
+
+    def __init__(self, phrases: tuple[str, ...]) -> None:
+        super().__init__()
+        self.phrases = phrases
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        return not any(phrase in message for phrase in UNACTIONABLE)
-
+        return not any(phrase in message for phrase in self.phrases)
 
 
 def drop_unactionable_warnings() -> None:
@@ -47,6 +58,7 @@ def drop_unactionable_warnings() -> None:
     ``py.warnings``). Kedro calls this first thing as the project's ``kedro.init`` entry
     point (pyproject.toml), before it loads the plugins; settings.py calls it for sessions
     made without the CLI (notebooks, ``python -m bit_finetune``)."""
-    logger = logging.getLogger("py.warnings")
-    if not any(isinstance(existing, UnactionableWarnings) for existing in logger.filters):
-        logger.addFilter(UnactionableWarnings())
+    for name, phrases in UNACTIONABLE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, UnactionableWarnings) for existing in logger.filters):
+            logger.addFilter(UnactionableWarnings(phrases))
