@@ -9,6 +9,7 @@ import TensorFlow (about 5 s) before any node needs it (see :mod:`bit_finetune.s
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import tempfile
 from pathlib import PurePath, PurePosixPath
@@ -99,10 +100,8 @@ class KerasModelDataset(AbstractVersionedDataset[Any, Any]):
         with tempfile.TemporaryDirectory(prefix="kedro_tensorflow_tmp") as folder:
             path = self._temporary_file(folder)
             self._fs.get(load_path, path)
-            if device:
-                with tf.device(device):
-                    return tf.keras.models.load_model(path, **load_args)
-            return tf.keras.models.load_model(path, **load_args)
+            with tf.device(device) if device else contextlib.nullcontext():
+                return tf.keras.models.load_model(path, **load_args)
 
     def save(self, data: Any) -> None:
         """Keras writes a temporary file, which is copied into place (atomically on the

@@ -233,13 +233,13 @@ class Trainer:
         """Images per second of a few train steps of ``build_model()`` in each candidate
         policy (:data:`~.precision.CANDIDATES`), each on the micro-batch it would train
         on; the models are thrown away."""
-        steps, images = {}, {}
+        runs, images = {}, {}
         for policy in CANDIDATES:
-            steps[policy], images[policy] = self._candidate_step(policy)
+            runs[policy], images[policy] = self._candidate_step(policy)
         try:
-            return time_candidates(steps, images)
+            return time_candidates(runs, images)
         finally:
-            steps.clear()
+            runs.clear()
             gc.collect()
 
     def _candidate_step(self, policy: str) -> tuple[Callable[[], Any], int]:
@@ -280,11 +280,10 @@ class Trainer:
         history = ckpt.read_history(self.workspace, start) if latest else ckpt.empty_history()
         if self.chief:
             tracking.start_training(self.workspace, start, history)
-            tracking.log_precision(self.precision.record())
+            precision = self.precision.record()
+            tracking.log_precision(precision)
             if start < self.total_steps:
-                ckpt.add_precision(
-                    self.workspace, {"from_step": start + 1, **self.precision.record()}
-                )
+                ckpt.add_precision(self.workspace, {"from_step": start + 1, **precision})
         try:
             if start >= self.total_steps:
                 logger.info(

@@ -130,22 +130,23 @@ def cpu_micro_batch(
     say so (INFO)."""
     values = activation_values(model, crop_size)
     if values is None:
-        if not log:
-            return per_replica_batch
-        logger.info("Micro-batch: the whole batch (%d per replica); this model's memory "
-                    "is not estimated", per_replica_batch)
+        if log:
+            logger.info(
+                "Micro-batch: the whole batch (%d per replica); this model's memory "
+                "is not estimated",
+                per_replica_batch,
+            )
         return per_replica_batch
     per_example = values * bytes_per_value * STEP_MEMORY_FACTOR
     available = available_memory()
     size = largest_that_fits(per_replica_batch, per_example, available)
-    if not log:
-        return size
-    logger.info(
-        "Micro-batch %d per replica: about %.1f MiB of step memory per example at %d px, "
-        "%.1f GiB available",
-        size,
-        per_example / 2**20,
-        crop_size,
-        available / 2**30,
-    )
+    if log:
+        logger.info(
+            "Micro-batch %d per replica: about %.1f MiB of step memory per example at %d px, "
+            "%.1f GiB available",
+            size,
+            per_example / 2**20,
+            crop_size,
+            available / 2**30,
+        )
     return size

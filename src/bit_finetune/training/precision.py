@@ -40,7 +40,11 @@ logger = logging.getLogger(__name__)
 CPUINFO = Path("/proc/cpuinfo")
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 """CPU flags (as ``/proc/cpuinfo`` names them) of native bfloat16 arithmetic."""
-FLOAT32, BFLOAT16 = "float32", "mixed_bfloat16"
+POLICIES = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+"""``training.mixed_precision`` settings other than ``auto``, and their Keras dtype policies."""
+PRECISIONS = {policy: policy.removeprefix("mixed_") for policy in POLICIES.values()}
+"""Each policy's compute precision: ``float32``, ``bfloat16`` or ``float16``."""
+FLOAT32, BFLOAT16 = POLICIES["off"], POLICIES["bfloat16"]
 CANDIDATES = (FLOAT32, BFLOAT16)
 MARGIN = 1.05
 """bfloat16 must train at least this many times as many images per second as float32."""
@@ -48,7 +52,6 @@ WARMUP_STEPS = 2  # per candidate; the first one traces the step
 ROUNDS = 3  # timed rounds per candidate, alternating; the best one counts
 ROUND_SECONDS = 0.3  # about this long per round and candidate, at least one step
 MAX_ROUND_STEPS = 10
-PRECISIONS = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
 
 Measure = Callable[[], Mapping[str, float]]
 """Times the candidates: images per second by Keras policy (:data:`CANDIDATES`)."""
@@ -118,8 +121,11 @@ def choose_precision(
     from bit_finetune.training.strategy import precision_policy
 
     if setting != "auto" or device != "cpu":
-        return PrecisionChoice(setting, precision_policy(setting, device),
-                               "set" if setting != "auto" else f"auto on {device}")
+        return PrecisionChoice(
+            setting,
+            precision_policy(setting, device),
+            "set" if setting != "auto" else f"auto on {device}",
+        )
     flags = tuple(cpu_bf16_flags() if cpu_flags is None else cpu_flags)
     named = f"CPU ({', '.join(flags)})" if flags else "CPU"
 
@@ -128,18 +134,28 @@ def choose_precision(
         return PrecisionChoice(setting, FLOAT32, reason, flags)
 
     if not flags:
-        return untimed("no native bfloat16",
-                       f"no native bfloat16 (no {' or '.join(BF16_FLAGS)} flag)")
+        return untimed(
+            "no native bfloat16", f"no native bfloat16 (no {' or '.join(BF16_FLAGS)} flag)"
+        )
     if multi_worker:
-        return untimed("multi-worker", "not timed on a multi-worker cluster (every worker "
-                       "must train in the same precision)")
+        return untimed(
+            "multi-worker",
+            "not timed on a multi-worker cluster (every worker must train in the same precision)",
+        )
     if deterministic:
-        return untimed("deterministic", "not timed with training.deterministic on (a timed "
-                       "choice does not repeat)")
+        return untimed(
+            "deterministic",
+            "not timed with training.deterministic on (a timed choice does not repeat)",
+        )
     resumed = _resumed(earlier, flags)
     if resumed is not None:
-        logger.info("Precision auto on %s: %s -> %s, as timed when this recipe started "
-                    "training; kept on resume", named, _figures(resumed), resumed.precision)
+        logger.info(
+            "Precision auto on %s: %s -> %s, as timed when this recipe started "
+            "training; kept on resume",
+            named,
+            _figures(resumed),
+            resumed.precision,
+        )
         return resumed
     if measure is None:
         return untimed("not timed", "not timed for head-only fine-tuning")
@@ -153,8 +169,10 @@ def choose_precision(
 
 def _resumed(earlier: Mapping[str, Any] | None, flags: tuple[str, ...]) -> PrecisionChoice | None:
     """The recorded timed choice, when it was made on a CPU with the same flags."""
-    if not earlier or earlier.get("setting") != "auto" or earlier.get("reason") not in (
-        "timed", "resumed"
+    if (
+        not earlier
+        or earlier.get("setting") != "auto"
+        or earlier.get("reason") not in ("timed", "resumed")
     ):
         return None
     if tuple(earlier.get("cpu_flags") or ()) != flags or earlier.get("policy") not in CANDIDATES:
@@ -166,8 +184,10 @@ def _resumed(earlier: Mapping[str, Any] | None, flags: tuple[str, ...]) -> Preci
 
 
 def _figures(choice: PrecisionChoice) -> str:
-    return (f"float32 {choice.float32_images_per_second:,.0f} img/s, "
-            f"bfloat16 {choice.bfloat16_images_per_second:,.0f} img/s")
+    return (
+        f"float32 {choice.float32_images_per_second:,.0f} img/s, "
+        f"bfloat16 {choice.bfloat16_images_per_second:,.0f} img/s"
+    )
 
 
 def time_candidates(

@@ -15,12 +15,12 @@ import tensorflow as tf
 from bit_finetune.config import TrainingParams
 from bit_finetune.errors import ConfigError, UserError
 from bit_finetune.training.cluster import tf_config
+from bit_finetune.training.precision import POLICIES
 
 logger = logging.getLogger(__name__)
 
 Accelerator = Literal["tpu", "gpu", "cpu"]
 STRATEGIES = ("auto", "default", "one_device", "mirrored", "multi_worker", "tpu")
-POLICIES = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 COORDINATED_JOBS = ("chief", "worker")
 """The jobs of a cluster whose tasks train, and wait for each other at start-up."""
 

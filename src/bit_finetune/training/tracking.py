@@ -223,7 +223,8 @@ def start_training(workspace: Path, start: int, history: pd.DataFrame) -> None:
     restored = [mlflow.entities.Metric(name, value, now, int(row["step"]))
                 for row in history.to_dict("records")
                 for name, value in _step_values(row).items()]  # fmt: skip
-    client.log_batch(run.info.run_id, metrics=restored)  # in chunks the store accepts
+    if restored:
+        client.log_batch(run.info.run_id, metrics=restored)  # in chunks the store accepts
 
 
 def log_artifact(value: Any, path: str) -> None:
