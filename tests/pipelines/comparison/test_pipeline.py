@@ -7,6 +7,7 @@ as typed keeps them."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -16,6 +17,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 from tiny_project import copy_project, kedro
 from tracked_store import write_store
+from viz_screenshot import build_site
 
 from bit_finetune.evaluation.comparison import COMPARISON_COLUMNS
 from bit_finetune.pipeline_registry import register_pipelines
@@ -67,6 +69,24 @@ def test_the_command_as_typed(tmp_path: Path):
     table, plot = outputs(tmp_path)
     assert list(table["run_id"]) == [ids[2], ids[0], ids[3]]
     assert plot.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_kedro_viz_previews_the_runs_their_table_and_figure(project: Path):
+    _, ids = write_store(project)
+    run_comparison(project)
+    api = build_site(project, previews=True) / "api"
+    nodes = json.loads((api / "pipelines/comparison").read_text())["nodes"]
+    previews = {node["name"]: json.loads((api / "nodes" / node["id"]).read_text())
+                for node in nodes if node["type"] == "data"}
+    assert {name: preview["preview_type"] for name, preview in previews.items()} == {
+        "tracked_runs": "TablePreview", "run_comparison": "TablePreview",
+        "run_comparison_plot": "ImagePreview"}
+    table = previews["run_comparison"]["preview"]
+    assert table["columns"] == list(COMPARISON_COLUMNS)
+    assert [row[table["columns"].index("run_id")] for row in table["data"]] == [
+        ids[2], ids[0], ids[3]]
+    assert previews["run_comparison_plot"]["preview"].startswith("iVBORw0KGgo")  # a PNG
 
 
 def test_on_demand_only_with_stage_named_nodes():
