@@ -1,5 +1,5 @@
 """Two workers of a cluster on 127.0.0.1, each a ``kedro run`` of the training pipeline:
-only the chief writes to the catalog, and a worker that dies, freezes or never starts
+only the chief writes to the catalog and to MLflow, and a worker that dies, freezes or never starts
 fails the run with a clear error."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
+from mlflow import MlflowClient
 from reliability.project import KedroProcess, as_cli, files, new_project, run_in_process, tiny
 from tiny_project import recipe_folder, variant_environment
 
@@ -45,14 +46,15 @@ def cluster(prepared: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     return Path(chief), Path(worker), workspace
 
 
-def start(chief: Path, worker: Path, tmp_path: Path) -> list[KedroProcess]:
+def start(chief: Path, worker: Path, tmp_path: Path, **variables: str) -> list[KedroProcess]:
     ports = free_ports(2)
     command = ["--env", "cluster", "--pipelines", "training",
                "--params", as_cli(tiny(STEPS, progress=True))]
     temps = [tmp_path / f"tmp{i}" for i in range(2)]
     for temp in temps:
         temp.mkdir(parents=True)
-    return [KedroProcess(project, command, TF_CONFIG=tf_config(ports, i), TMPDIR=str(temp))
+    return [KedroProcess(project, command, TF_CONFIG=tf_config(ports, i), TMPDIR=str(temp),
+                         **variables)
             for i, (project, temp) in enumerate(zip((chief, worker), temps))]
 
 
@@ -76,10 +78,10 @@ def test_a_worker_runs_the_data_stages_privately(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_only_the_chief_writes_to_the_catalog(prepared, tmp_path):
+def test_only_the_chief_writes_to_the_catalog_and_tracks(prepared, tmp_path):
     chief, worker, workspace = cluster(prepared, tmp_path)
     before = files(worker / "data")
-    processes = start(chief, worker, tmp_path)
+    processes = start(chief, worker, tmp_path, BIT_FINETUNE_TRACKING="on")
     outputs = [p.finish() for p in processes]
     for output in outputs:
         assert "Strategy multi_worker with 2 replica(s)" in output
@@ -98,6 +100,12 @@ def test_only_the_chief_writes_to_the_catalog(prepared, tmp_path):
     ]
     assert len(list((recipe / "tensorboard").iterdir())) == 1  # the chief's events
     assert tf.train.latest_checkpoint(str(recipe / "checkpoints")).endswith(f"-{STEPS}")
+
+    assert not (worker / "mlruns.db").exists()  # one MLflow run for the cluster, the chief's
+    client = MlflowClient(f"sqlite:///{chief / 'mlruns.db'}")
+    (run,) = client.search_runs([client.get_experiment_by_name("cluster").experiment_id])
+    assert run.info.status == "FINISHED"
+    assert [p.step for p in client.get_metric_history(run.info.run_id, "loss")][-1] == STEPS
 
 
 def lost_worker(leader: KedroProcess, recipe: Path, since: float) -> str:
