@@ -40,6 +40,9 @@ RUNS = (
 )
 """The runs in the order they started, ten minutes apart after the one before ended."""
 DELETED = TrackedRun("oldset", "R14x0.25", "random", "FINISHED", 2.0, (0.5, 0.9))
+COMPARED = (2, 0, 3)
+"""The evaluated runs of :data:`RUNS` (indices) in the comparison's order: by dataset, the
+best test top-1 first."""
 
 
 def write_store(folder: Path) -> tuple[str, list[str]]:

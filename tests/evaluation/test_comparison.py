@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tracked_store import RUNS, write_store
+from tracked_store import COMPARED, RUNS, write_store
 
 from bit_finetune.datasets.tracked_runs import TrackedRunsDataset
 from bit_finetune.evaluation.comparison import (
@@ -90,7 +90,7 @@ def test_evaluated_runs_compare_by_dataset_best_first(tracked):
     table = comparison_table(runs)
     assert tuple(table.columns) == COMPARISON_COLUMNS
     # the killed and the failed run have no test scores: not compared
-    assert list(table["run_id"]) == [ids[2], ids[0], ids[3]]
+    assert list(table["run_id"]) == [ids[i] for i in COMPARED]
     assert list(table["dataset"]) == ["digits", "digits", "myimages"]
     assert list(table["test_top1"]) == [0.97, 0.91, 0.8]
     assert list(table["test_top5"]) == [1.0, 0.99, 0.95]

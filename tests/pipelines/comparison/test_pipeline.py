@@ -16,7 +16,7 @@ from kedro.framework.session import KedroSession
 from kedro.framework.startup import bootstrap_project
 from PIL import Image
 from tiny_project import copy_project, kedro
-from tracked_store import write_store
+from tracked_store import COMPARED, write_store
 from viz_screenshot import build_site
 
 from bit_finetune.evaluation.comparison import COMPARISON_COLUMNS
@@ -46,7 +46,7 @@ def test_the_tracked_runs_compared_in_a_table_and_a_figure(project: Path):
     _, ids = write_store(project)
     table, plot = run_comparison(project)
     assert tuple(table.columns) == COMPARISON_COLUMNS
-    assert list(table["run_id"]) == [ids[2], ids[0], ids[3]]
+    assert list(table["run_id"]) == [ids[i] for i in COMPARED]
     assert list(table["minutes"]) == [12.5, 6.0, 30.0]
     with Image.open(plot) as image:
         assert image.width > 500
@@ -67,7 +67,7 @@ def test_the_command_as_typed(tmp_path: Path):
     result = kedro(["run", "--pipelines", "comparison"], tmp_path, BIT_FINETUNE_TRACKING="on")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     table, plot = outputs(tmp_path)
-    assert list(table["run_id"]) == [ids[2], ids[0], ids[3]]
+    assert list(table["run_id"]) == [ids[i] for i in COMPARED]
     assert plot.stat().st_size > 0
 
 
@@ -84,8 +84,8 @@ def test_kedro_viz_previews_the_runs_their_table_and_figure(project: Path):
         "run_comparison_plot": "ImagePreview"}
     table = previews["run_comparison"]["preview"]
     assert table["columns"] == list(COMPARISON_COLUMNS)
-    assert [row[table["columns"].index("run_id")] for row in table["data"]] == [
-        ids[2], ids[0], ids[3]]
+    run_ids = [row[table["columns"].index("run_id")] for row in table["data"]]
+    assert run_ids == [ids[i] for i in COMPARED]
     assert previews["run_comparison_plot"]["preview"].startswith("iVBORw0KGgo")  # a PNG
 
 
