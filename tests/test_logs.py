@@ -54,6 +54,14 @@ def test_a_piped_kedro_run_logs_whole_lines(tmp_path: Path):
     ("py.warnings", "UserWarning: Add type hints to the `predict` method to enable ..."),
     ("kedro_viz.integrations.kedro.run_hooks",
      "Workflow tracking is disabled during partial pipeline runs (executed using ...)"),
+    ("kedro_mlflow.framework.hooks.mlflow_hook",
+     "Registering new custom resolver: 'km.random_name'"),
+    ("kedro_mlflow.framework.hooks.mlflow_hook", "Mlflow run '__default__' - '0a1b' has started"),
+    ("kedro_mlflow.config.kedro_mlflow_config",
+     ("The 'tracking_uri' key in mlflow.yml is relative ('server.mlflow_(tracking|registry)_uri"
+      " = mlartifacts'). It is converted to a valid uri: 'file:///p/mlartifacts'")),
+    ("mlflow.store.db.utils", "Creating initial MLflow database tables..."),
+    ("mlflow.store.db.utils", "Updating database tables"),
 ])  # fmt: skip
 def test_unactionable_warnings_are_dropped_and_others_kept(logger_name, message, caplog):
     logger = logging.getLogger(logger_name)

@@ -37,8 +37,17 @@ UNACTIONABLE = {
     "kedro_viz.integrations.kedro.run_hooks": (
         "Workflow tracking is disabled during partial pipeline runs",
     ),
+    # A tracked run's notices of kedro-mlflow's and MLflow's inner workings: a resolver
+    # the project does not use, mlflow.yml's artifact folder made absolute, a new store's
+    # tables, and the run's start under the pipeline's name (the project logs the run
+    # under its own name, training.tracking.name_run).
+    "kedro_mlflow.framework.hooks.mlflow_hook": ("custom resolver: 'km.random_name'",
+                                                 "' has started"),
+    "kedro_mlflow.config.kedro_mlflow_config": ("It is converted to a valid uri",),
+    "mlflow.store.db.utils": ("Creating initial MLflow database tables",
+                              "Updating database tables"),
 }
-"""Warnings no user can act on: logger name -> phrases of the records dropped."""
+"""Warnings and notices no user can act on: logger name -> phrases of the records dropped."""
 
 
 class UnactionableWarnings(logging.Filter):
@@ -54,7 +63,7 @@ class UnactionableWarnings(logging.Filter):
 
 
 def drop_unactionable_warnings() -> None:
-    """Keep :data:`UNACTIONABLE` warnings out of the log (Kedro logs Python's warnings as
+    """Keep the :data:`UNACTIONABLE` records out of the log (Kedro logs Python's warnings as
     ``py.warnings``). Kedro calls this first thing as the project's ``kedro.init`` entry
     point (pyproject.toml), before it loads the plugins; settings.py calls it for sessions
     made without the CLI (notebooks, ``python -m bit_finetune``)."""

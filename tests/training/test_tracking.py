@@ -143,6 +143,13 @@ def test_a_tracked_run_keeps_its_report_tables_and_classifier(tracked, tmp_path)
 def test_the_run_is_quiet_and_leaves_its_store_in_the_project(tracked):
     log = (tracked / "run.log").read_text()
     assert "WARNING" not in log and "Warning" not in log, log
+    client = store(tracked)
+    (run,) = client.search_runs([client.get_experiment_by_name("digits").experiment_id])
+    named = f"MLflow run 'digits R14x0.25 random' ({run.info.run_id}) in experiment 'digits'"
+    assert named in log
+    for notice in ("km.random_name", "'__default__'", "converted to a valid uri",
+                   "MLflow database tables"):  # kedro-mlflow's and MLflow's inner workings
+        assert notice not in log, notice
     assert (tracked / "mlruns.db").is_file() and (tracked / "mlartifacts").is_dir()
 
 

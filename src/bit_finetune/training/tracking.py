@@ -110,6 +110,10 @@ def name_run(env: str, architecture: str, weights: str, kedro_run_id: str | None
         "mlflow.source.git.commit": git_commit,
     }
     mlflow.set_tags({key: value for key, value in tags.items() if value})
+    run = mlflow.active_run().info
+    logger.info("MLflow run '%s' (%s) in experiment '%s' of %s", tags["mlflow.runName"],
+                run.run_id, mlflow.get_experiment(run.experiment_id).name,
+                mlflow.get_tracking_uri())
 
 
 def weights_label(weights: str) -> str:
