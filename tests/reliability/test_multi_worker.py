@@ -1,6 +1,6 @@
 """Two workers of a cluster on 127.0.0.1, each a ``kedro run`` of the training pipeline:
-only the chief writes to the catalog and to MLflow, and a worker that dies, freezes or never starts
-fails the run with a clear error."""
+only the chief writes to the catalog and to MLflow, and a worker that dies, freezes or
+never starts fails the run with a clear error."""
 
 from __future__ import annotations
 

@@ -96,7 +96,7 @@ def _reason(exc: BaseException) -> str:
 def name_run(env: str, architecture: str, weights: str, kedro_run_id: str | None,
              git_commit: str | None) -> None:
     """Name the active run after the environment, architecture and weights; tag it with
-    them, the Kedro run id and the git commit."""
+    them, the Kedro run id and the git commit; log which run, experiment and store it is."""
     mlflow = _active()
     if mlflow is None:
         return
