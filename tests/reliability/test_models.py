@@ -8,9 +8,7 @@ SavedModels of the wrong size); here they go through a pipeline run.
 
 from __future__ import annotations
 
-import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +17,7 @@ import keras
 import pytest
 import yaml
 from kedro.io import AbstractDataset
+from reliability import pickle_uses
 from reliability.project import files, new_project, run_in_process, tiny
 
 from bit_finetune.bit import build_classifier, save_npz
@@ -27,10 +26,6 @@ from tests.bit.conftest import save_official_bit
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
-UNSAFE_MODULES = {"pickle", "cPickle", "_pickle", "dill", "joblib", "cloudpickle", "shelve",
-                  "marshal"}
-UNSAFE_CALLS = {"read_pickle", "to_pickle"}
-SAFE_VALUES = {"allow_pickle": False, "safe_mode": True}
 
 
 def classifier_dataset(filepath: Path) -> AbstractDataset:
@@ -72,37 +67,12 @@ def test_a_genuine_classifier_loads_in_safe_mode(tmp_path, weights):
     assert dataset.load().output_shape == (None, 3)
 
 
-def unsafe_uses(path: Path) -> list[str]:
-    """Imports of pickle-like modules, pickle calls and ``allow_pickle=True`` in ``path``."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name.split(".")[0] for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [(node.module or "").split(".")[0]]
-        elif isinstance(node, ast.Attribute) and node.attr in UNSAFE_CALLS:
-            names = [node.attr]
-        elif isinstance(node, ast.keyword) and node.arg in SAFE_VALUES:
-            safe = isinstance(node.value, ast.Constant) and node.value.value is SAFE_VALUES[
-                node.arg
-            ]
-            names = [] if safe else [f"{node.arg}={ast.unparse(node.value)}"]
-        found += [f"{path.name}:{node.lineno}: {name}" for name in names
-                  if name in UNSAFE_MODULES | UNSAFE_CALLS or "=" in name]
-    return found
-
-
 def test_no_pickle_anywhere_in_the_package():
     sources = sorted((ROOT / "src/bit_finetune").rglob("*.py"))
     assert len(sources) > 20
     # Parsed in a fresh interpreter: late in a long test process, CPython 3.11's ast.parse
     # can fail with "AST constructor recursion depth mismatch" (a CPython bug).
-    code = ("import json, sys; from pathlib import Path; "
-            "from tests.reliability.test_models import unsafe_uses; "
-            "print(json.dumps([use for path in sys.argv[1:] for use in unsafe_uses(Path(path))]))")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "tests")])}
-    done = subprocess.run([sys.executable, "-c", code, *map(str, sources)], cwd=ROOT, env=env,
+    done = subprocess.run([sys.executable, pickle_uses.__file__, *map(str, sources)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.splitlines()[-1]) == []
@@ -115,7 +85,7 @@ def test_the_check_finds_pickle(tmp_path):
     bad = tmp_path / "unsafe.py"  # only parsed, never imported
     bad.write_text("import pickle\nimport numpy as np\nnp.load('x.npy', allow_pickle=True)\n"
                    "keras.saving.load_model('m', safe_mode=False)\npd.read_pickle('t')\n")
-    assert len(unsafe_uses(bad)) == 4
+    assert len(pickle_uses.unsafe_uses(bad)) == 4
 
 
 @pytest.fixture(scope="module")
