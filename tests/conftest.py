@@ -4,6 +4,11 @@ no test writes into the project's info.log. They track nothing in MLflow unless 
 switches tracking on (``BIT_FINETUNE_TRACKING=on``, as tests/training/test_tracking.py
 does): a store per project copy would only slow the suite down.
 
+The session's projects, made once and copied by the tests that need them
+(``tests/tiny_project.py``): ``staged_project`` (the data stages run on the embedded digits
+with the tiny recipe) and ``trained_project`` (the whole chain run so). A test copies one
+(``copy_of``) before it changes anything, and runs only the stages it tests.
+
 Shared here too, by the tests of a library and of the stage that uses it: a folder to
 predict on (good images and the broken-image corpus), and the evaluation toy of
 tests/evaluation/toy.py (a real shard set and the colour model)."""
@@ -11,9 +16,11 @@ tests/evaluation/toy.py (a real shard set and the colour model)."""
 from __future__ import annotations
 
 import atexit
+import multiprocessing.process
 import os
+import subprocess
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,6 +53,67 @@ os.environ["KEDRO_LOGGING_CONFIG"] = _console_logging()
 os.environ["BIT_FINETUNE_TRACKING"] = "off"
 
 ImageFolderFactory = Callable[..., Path]
+SESSION_PROJECTS = ("staged_project", "trained_project")
+QUICK_COMMANDS = ("git", "uname")
+"""What the run record asks in milliseconds: the commit (``git``), the platform (``uname``,
+through ``platform.platform``)."""
+
+
+@pytest.fixture(autouse=True)
+def _slow_when_it_runs_or_starts(request: pytest.FixtureRequest,
+                                 monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The tiers say what they are: a test that starts a process (but the run record's
+    ``QUICK_COMMANDS``), runs a project's pipeline or uses the session's projects carries
+    ``slow``, so that ``pytest -m "not slow"`` stays the quick inner loop. One that does
+    not fails, naming what it did."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    from kedro.framework.session import KedroSession
+
+    did = [f"uses {name}" for name in SESSION_PROJECTS if name in request.fixturenames]
+
+    def noted(what: str, original: Callable, unless: Callable = lambda *args: False) -> Callable:
+        def call(self, *args, **kwargs):
+            if not unless(*args):
+                did.append(what)
+            return original(self, *args, **kwargs)
+
+        return call
+
+    def quick(command, *args, **kwargs) -> bool:
+        program = command if isinstance(command, str) else command[0]
+        return Path(program).name in QUICK_COMMANDS
+
+    monkeypatch.setattr(subprocess.Popen, "__init__",
+                        noted("starts a process", subprocess.Popen.__init__, quick))
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start",
+                        noted("starts a process", multiprocessing.process.BaseProcess.start))
+    monkeypatch.setattr(KedroSession, "run", noted("runs a pipeline", KedroSession.run))
+    yield
+    assert not did, f"this test {', '.join(sorted(set(did)))}: mark it slow"
+
+
+@pytest.fixture(scope="session")
+def staged_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project whose data stages (ingestion to preprocessing) ran on the tiny recipe, in
+    this process. Copy it (``copy_of``) before changing it."""
+    from tiny_project import DATA_STAGES, copy_project, run_in_process, tiny
+
+    project = copy_project(tmp_path_factory.mktemp("staged") / "project")
+    run_in_process(project, tiny(), pipeline_names=DATA_STAGES)
+    return project
+
+
+@pytest.fixture(scope="session")
+def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project after one whole ``kedro run`` of the tiny recipe, in this process: shards,
+    models, reports and one run record. Copy it (``copy_of``) before changing it."""
+    from tiny_project import copy_project, run_in_process, tiny
+
+    project = copy_project(tmp_path_factory.mktemp("trained") / "project")
+    run_in_process(project, tiny())
+    return project
 
 
 def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int]) -> None:

@@ -15,6 +15,8 @@ from tiny_project import copy_project, kedro
 from bit_finetune.training.workspaces import workspace_name
 from tests.training.hand_made import record, write_workspace
 
+pytestmark = pytest.mark.slow
+
 NOW = time.time()
 ROOT = "data/06_models/training"
 ASIDE = f"{workspace_name(record())}.20250101T000000"  # moved aside by training.resume: false
@@ -121,7 +123,6 @@ def environment(project: Path, name: str, catalog: dict, parameters: str = "") -
         (project / "conf" / name / "parameters.yml").write_text(parameters)
 
 
-@pytest.mark.slow
 def test_expected_errors_are_short_and_bugs_keep_their_traceback(tmp_path: Path):
     project = tmp_path / "project"
     copy_project(project)

@@ -4,36 +4,30 @@ namespace and node name (``<stage>.<node>``)."""
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-from kedro.framework.session import KedroSession
-from kedro.framework.startup import bootstrap_project
-from tiny_project import TINY_PARAMS, copy_project, kedro
+from tiny_project import TINY_PARAMS, copy_of, copy_project, kedro, run_in_process, tiny
 
+from bit_finetune.errors import ConfigError
 from bit_finetune.pipeline_registry import STAGES, register_pipelines
 
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule"]
 
 
 @pytest.fixture
-def conf(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    conf = copy_project(tmp_path)
-    bootstrap_project(tmp_path)
-    return conf
+    return copy_project(tmp_path)
 
 
-def run(conf: Path, env: str | None = None, **kwargs) -> None:
-    with KedroSession.create(project_path=conf.parent, env=env) as session:
-        session.run(**kwargs)
-
-
-def test_data_stages_on_embedded_default(conf: Path, tmp_path: Path):
+@pytest.mark.slow
+def test_data_stages_on_embedded_default(project: Path, tmp_path: Path):
     for stage in DATA_STAGES:
-        run(conf, pipeline_names=[stage])
+        run_in_process(project, pipeline_names=[stage])
     index = pd.read_parquet(tmp_path / "data/02_intermediate/image_index.parquet")
     assert len(index) == 1797
     assert set(index["split"]) == {"train", "validation", "test"}
@@ -55,13 +49,14 @@ def test_data_stages_on_embedded_default(conf: Path, tmp_path: Path):
     assert record["run"]["pipeline_names"] == ["hyperrule"]
 
 
+@pytest.mark.slow
 def test_an_environment_of_photos_gets_the_rule_in_its_own_folder(
-    conf: Path, tmp_path: Path, image_folder
+    project: Path, tmp_path: Path, image_folder
 ):
     """The embedded default's own HyperRule overrides and model stay in conf/digits: an
     environment naming only a folder of photos gets the rule's own values, and its
     artefacts go to data/<env>/ without touching the default's in data/."""
-    run(conf, pipeline_names=DATA_STAGES)  # kedro run --pipelines ... (the digits)
+    run_in_process(project, pipeline_names=DATA_STAGES)  # kedro run --pipelines ... (the digits)
     default = tmp_path / "data/05_model_input/hyperrule.json"
     digits = json.loads(default.read_text())
     assert (digits["resize_size"], digits["crop_size"], digits["learning_rate"]) == (64, 64, 0.1)
@@ -70,15 +65,15 @@ def test_an_environment_of_photos_gets_the_rule_in_its_own_folder(
 
     root = image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=12,
                         sizes=(100, 140))
-    env = conf / "myfolder"
+    env = project / "conf/myfolder"
     env.mkdir()
     (env / "catalog.yml").write_text(
         yaml.safe_dump(
             {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": str(root)}}
         )
     )
-    run(conf, env="myfolder", pipeline_names=["ingestion"])
-    run(conf, env="myfolder", from_nodes=["profiling.profile_images"],
+    run_in_process(project, env="myfolder", pipeline_names=["ingestion"])
+    run_in_process(project, env="myfolder", from_nodes=["profiling.profile_images"],
         to_nodes=["hyperrule.derive_hyperrule"])
     data = tmp_path / "data/myfolder"
     filtered = pd.read_parquet(data / "03_primary/filtered_index.parquet")
@@ -113,18 +108,19 @@ def artefacts(data: Path) -> set[str]:
     return {p.name for p in data.glob("0[2-5]_*/*") if p.is_file()}
 
 
-def test_runs_select_by_node_namespace_pipeline_and_start_node(conf: Path, tmp_path: Path):
+@pytest.mark.slow
+def test_runs_select_by_node_namespace_pipeline_and_start_node(project: Path, tmp_path: Path):
     data = tmp_path / "data"
-    run(conf, node_names=["ingestion.index_images"])  # kedro run --nodes ingestion.index_images
+    run_in_process(project, node_names=["ingestion.index_images"])  # kedro run --nodes ingestion.index_images
     assert artefacts(data) == {"image_index.parquet", "label_map.json"}
     indexed = (data / "02_intermediate/image_index.parquet").stat().st_mtime_ns
-    run(conf, namespaces=["profiling"])  # kedro run --namespaces profiling
+    run_in_process(project, namespaces=["profiling"])  # kedro run --namespaces profiling
     assert artefacts(data) == {"image_index.parquet", "label_map.json", "image_profile.parquet"}
-    run(conf, pipeline_names=["filtering"])  # kedro run --pipelines filtering
+    run_in_process(project, pipeline_names=["filtering"])  # kedro run --pipelines filtering
     assert {"filtered_index.parquet", "rejected_images.parquet"} <= artefacts(data)
     assert "hyperrule.json" not in artefacts(data)
     # kedro run --pipelines ingestion,profiling,filtering,hyperrule --from-nodes filtering...
-    run(conf, pipeline_names=DATA_STAGES, from_nodes=["filtering.filter_images"])
+    run_in_process(project, pipeline_names=DATA_STAGES, from_nodes=["filtering.filter_images"])
     assert "hyperrule.json" in artefacts(data)
     assert (data / "02_intermediate/image_index.parquet").stat().st_mtime_ns == indexed
 
@@ -150,7 +146,7 @@ def test_cli_bad_parameter_fails_naming_the_key(tmp_path: Path):
 
 @pytest.mark.slow
 def test_cli_missing_folder_fails_naming_the_key(tmp_path: Path):
-    env = copy_project(tmp_path) / "missing"
+    env = copy_project(tmp_path) / "conf/missing"
     env.mkdir()
     (env / "catalog.yml").write_text(
         "raw_images:\n  type: bit_finetune.datasets.ImageFolderDataset\n"
@@ -175,46 +171,51 @@ def snapshot(folder: Path) -> dict[Path, bytes]:
     return {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def logged(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    """The messages logged so far that hold ``text``; then forget them."""
+    found = [record.getMessage() for record in caplog.records if text in record.getMessage()]
+    caplog.clear()
+    return found
+
+
 @pytest.mark.slow
-def test_change_one_thing_and_run_again(tmp_path: Path, image_folder):
-    """The README's ways of running again, in order, from a fresh project copy: a changed
-    parameter, an own-data environment beside the embedded default, retraining from the
-    shards, a data-stages run that needs no weights, and HyperRule overrides typed on the
-    command line."""
-    copy_project(tmp_path)
-    data, workspaces = tmp_path / "data", tmp_path / "data/06_models/training"
-    ok(kedro(["run", "--params", TINY_PARAMS], tmp_path, timeout=600))
+def test_change_one_thing_and_run_again(trained_project: Path, tmp_path: Path, image_folder,
+                                        caplog: pytest.LogCaptureFixture):
+    """The README's ways of running again, in order, from a project after its first tiny
+    run: a changed parameter, retraining from the shards, an own-data environment beside
+    the embedded default, a data-stages run that needs no weights, and HyperRule overrides
+    typed on the command line (the one step whose command line is under test)."""
+    project = copy_of(trained_project, tmp_path / "project")
+    data, workspaces = project / "data", project / "data/06_models/training"
+    caplog.set_level(logging.INFO)
     (first,) = workspaces.iterdir()
 
     # 1. a changed parameter is a new training: the old checkpoints stay
     kept = snapshot(first)
-    changed = kedro(["run", "--params", f"{TINY_PARAMS},hyperrule.batch_size=16"], tmp_path, 600)
-    ok(changed)
-    (why,) = lines(changed, "New recipe: training from scratch")
+    changed = tiny(hyperrule__batch_size=16)
+    run_in_process(project, changed)
+    (why,) = logged(caplog, "New recipe: training from scratch")
     assert "hyperrule.batch_size: 32 -> 16" in why
     assert snapshot(first) == kept
     assert len(list(workspaces.iterdir())) == 2
     assert json.loads((data / "05_model_input/hyperrule.json").read_text())["batch_size"] == 16
 
     # 4. --pipelines training restores the finished training; resume=false trains again
-    again = f"{TINY_PARAMS},hyperrule.batch_size=16"
-    restored = kedro(["run", "--pipelines", "training", "--params", again], tmp_path)
-    ok(restored)
-    assert lines(restored, "restored, not retrained")
-    fresh = kedro(["run", "--pipelines", "training", "--params", f"{again},training.resume=false"],
-                  tmp_path)
-    ok(fresh)
-    assert lines(fresh, "training.resume is false: training from scratch")
+    run_in_process(project, changed, pipeline_names=["training"])
+    assert logged(caplog, "restored, not retrained")
+    run_in_process(project, tiny(hyperrule__batch_size=16, training__resume=False),
+                   pipeline_names=["training"])
+    assert logged(caplog, "training.resume is false: training from scratch")
     assert len(list(workspaces.iterdir())) == 3  # the earlier folder moved aside, kept
 
     # 2, 3, 5. an own-data environment: its catalog alone, its artefacts in data/myimages
     digits = snapshot(data)
     photos = image_folder(tmp_path / "photos", classes=("cat", "dog"), per_class=8)
-    (tmp_path / "conf/myimages").mkdir()
-    (tmp_path / "conf/myimages/catalog.yml").write_text(yaml.safe_dump({"raw_images": {
+    (project / "conf/myimages").mkdir()
+    (project / "conf/myimages/catalog.yml").write_text(yaml.safe_dump({"raw_images": {
         "type": "bit_finetune.datasets.ImageFolderDataset", "path": str(photos)}}))
-    mine = f"{TINY_PARAMS},training.model.weights=random"
-    ok(kedro(["run", "--env", "myimages", "--params", mine], tmp_path, timeout=600))
+    mine = tiny(training__model={"architecture": "R14x0.25", "weights": "random"})
+    run_in_process(project, mine, env="myimages")
     assert (data / "myimages/08_reporting/report.md").exists()
     assert snapshot(data / "myimages") and {
         p: b for p, b in snapshot(data).items() if data / "myimages" not in p.parents
@@ -223,22 +224,22 @@ def test_change_one_thing_and_run_again(tmp_path: Path, image_folder):
     training = json.loads(record.read_text())["parameters"]["training"]
     assert {"deterministic", "steps_per_call", "cluster_start_timeout"} <= set(training)
     theirs = snapshot(data / "myimages")
-    ok(kedro(["run", "--pipelines", "training", "--params", again], tmp_path))
+    run_in_process(project, changed, pipeline_names=["training"])
     assert snapshot(data / "myimages") == theirs
 
     # 6. the data stages need no weights; training fails at once without them
-    missing = f"{TINY_PARAMS},training.model.weights={tmp_path / 'BiT-M-R50x1.npz'}"
-    stages = "ingestion,profiling,filtering,hyperrule"
-    ok(kedro(["run", "--env", "myimages", "--pipelines", stages, "--params", missing], tmp_path))
-    failed = kedro(["run", "--env", "myimages", "--pipelines", "training", "--params", missing],
-                   tmp_path)
-    assert failed.returncode != 0 and lines(failed, "training.model.weights:")
+    missing = tiny(training__model={"architecture": "R14x0.25",
+                                    "weights": str(tmp_path / "BiT-M-R50x1.npz")})
+    run_in_process(project, missing, env="myimages", pipeline_names=DATA_STAGES)
+    with pytest.raises(ConfigError, match=r"^training\.model\.weights:"):
+        run_in_process(project, missing, env="myimages", pipeline_names=["training"])
 
     # 7. HyperRule overrides typed on the command line, a list included, with their reason
     typed = ("hyperrule.overrides.total_steps=9,hyperrule.overrides.warmup_steps=2,"
              "hyperrule.overrides.lr_boundaries=3 6,"
              "hyperrule.override_reason=a typed schedule")
-    ok(kedro(["run", "--env", "myimages", "--pipelines", stages, "--params", typed], tmp_path))
+    stages = ",".join(DATA_STAGES)
+    ok(kedro(["run", "--env", "myimages", "--pipelines", stages, "--params", typed], project))
     recipe = json.loads((data / "myimages/05_model_input/hyperrule.json").read_text())
     assert recipe["lr_boundaries"] == [3, 6] and recipe["total_steps"] == 9
     assert recipe["overrides"]["lr_boundaries"]["reason"] == "a typed schedule"

@@ -41,6 +41,7 @@ def test_a_rich_handler_writing_to_a_file_becomes_plain(root_handlers):
     assert stream.getvalue() == f"{stream.getvalue().split(' INFO ')[0]} INFO bit_finetune.x: {message}\n"
 
 
+@pytest.mark.slow
 def test_a_piped_kedro_run_logs_whole_lines(tmp_path: Path):
     copy_project(tmp_path)
     result = kedro(["run", "--pipelines", "ingestion"], tmp_path, COLUMNS="80")

@@ -48,6 +48,7 @@ def test_snippet_classifies_one_image_with_plain_tensorflow(
     assert capsys.readouterr().out.strip() == expected
 
 
+@pytest.mark.slow
 def test_a_saved_classifier_loads_in_plain_keras_as_shown(tmp_path: Path):
     """The README's loading snippet in a fresh interpreter: safe mode, no Kedro."""
     from bit_finetune.bit import build_classifier

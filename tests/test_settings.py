@@ -35,7 +35,7 @@ def test_each_environment_writes_under_its_own_data_folder(env, folder):
 
 
 def test_an_environment_may_set_its_data_folder(tmp_path: Path):
-    conf = copy_project(tmp_path)
+    conf = copy_project(tmp_path) / "conf"
     (conf / "mine").mkdir()
     (conf / "mine/globals.yml").write_text("data_folder: /scratch/mine\n")
     catalog = loader(conf, "mine")["catalog"]
@@ -55,9 +55,10 @@ def test_parameters_merge_key_by_key_and_the_digits_choices_stay_in_their_enviro
     assert digits["training"]["deterministic"] is False  # every base key is still there
 
 
+@pytest.mark.slow
 def test_the_notebook_session_follows_kedro_env(tmp_path: Path, monkeypatch):
     """`kedro jupyter lab --env myimages` sets KEDRO_ENV; the notebook's session reads it."""
-    conf = copy_project(tmp_path)
+    conf = copy_project(tmp_path) / "conf"
     (conf / "myimages").mkdir()
     (conf / "myimages/catalog.yml").write_text(yaml.safe_dump(
         {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": "x"}}))
@@ -69,11 +70,12 @@ def test_the_notebook_session_follows_kedro_env(tmp_path: Path, monkeypatch):
     assert catalog["metrics"]["filepath"] == "data/myimages/08_reporting/metrics.json"
 
 
+@pytest.mark.slow
 def test_kedro_viz_opened_with_an_environment_reads_its_folder(tmp_path: Path, monkeypatch):
     """`kedro viz run --env myimages` loads the project through this function."""
     from kedro_viz.integrations.kedro.data_loader import load_data
 
-    conf = copy_project(tmp_path)
+    conf = copy_project(tmp_path) / "conf"
     (conf / "myimages").mkdir()
     (conf / "myimages/catalog.yml").write_text(yaml.safe_dump(
         {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": "x"}}))

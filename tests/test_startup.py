@@ -24,6 +24,7 @@ def run_python(code: str, cwd: Path | None = None, **variables: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow
 def test_registering_pipelines_and_validating_parameters_do_not_import_tensorflow():
     out = run_python("""
         import sys
@@ -41,6 +42,7 @@ def test_registering_pipelines_and_validating_parameters_do_not_import_tensorflo
     assert (tensorflow, keras) == ("False", "False")
 
 
+@pytest.mark.slow
 def test_model_code_is_imported_on_first_use_and_registers_the_layers():
     out = run_python("""
         import keras
@@ -53,6 +55,7 @@ def test_model_code_is_imported_on_first_use_and_registers_the_layers():
     assert out.split() == ["True", "True", "True"]
 
 
+@pytest.mark.slow
 def test_the_heap_is_frozen_at_exit_before_earlier_exit_handlers_run():
     out = run_python("""
         import atexit, gc
@@ -83,6 +86,7 @@ MATERIALISE_THE_CATALOG = """
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tracking", ["off", "on"])
 def test_the_default_runs_catalog_imports_no_tensorflow(tmp_path: Path, tracking: str):
     """Kedro's runner builds every dataset of the pipeline before the first node, and with
@@ -98,6 +102,7 @@ def test_the_default_runs_catalog_imports_no_tensorflow(tmp_path: Path, tracking
     assert tensorflow == "False False"
 
 
+@pytest.mark.slow
 def test_every_dataset_type_imports_without_tensorflow():
     out = run_python("""
         import sys
@@ -167,11 +172,13 @@ with start_up_notices_filtered():
 """
 
 
+@pytest.mark.slow
 def test_only_the_notices_are_dropped_from_native_output():
     lines = stderr_of(WRITE_LINES, **{OPT_OUT: "0"}).splitlines()
     assert lines == [*OTHER_LINES, b"from python"]
 
 
+@pytest.mark.slow
 def test_the_opt_out_leaves_every_line():
     lines = stderr_of(WRITE_LINES, **{OPT_OUT: "1"}).splitlines()
     assert lines == [*NOTICES, *OTHER_LINES, b"from python"]
@@ -190,6 +197,7 @@ os.write(2, b"E0000 00:00:1.0 1 real.cc:1] a real error\\n")
 """
 
 
+@pytest.mark.slow
 def test_tensorflow_starts_without_notices():
     raw = stderr_of(IMPORT_TENSORFLOW, **{OPT_OUT: "1"}).splitlines(keepends=True)
     if not any(is_notice(line) for line in raw):

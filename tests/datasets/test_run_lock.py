@@ -35,6 +35,7 @@ def test_a_second_holder_is_refused_with_the_first_named(tmp_path: Path):
     assert (tmp_path / ".run.lock").read_text() == ""
 
 
+@pytest.mark.slow
 def test_the_lock_of_a_killed_run_is_taken_over(tmp_path: Path):
     held = subprocess.Popen([sys.executable, "-c", HOLD, str(tmp_path)], stdout=subprocess.PIPE,
                             text=True)

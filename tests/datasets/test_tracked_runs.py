@@ -99,6 +99,7 @@ def test_without_mlflow_it_says_how_to_install_it(store, monkeypatch):
     assert str(error).endswith('install the mlflow extra: pip install -e ".[mlflow]"')
 
 
+@pytest.mark.slow
 def test_importing_the_dataset_does_not_import_mlflow():
     code = ("import sys, bit_finetune.datasets.tracked_runs, bit_finetune.pipeline_registry; "
             "print('mlflow' in sys.modules)")  # fmt: skip

@@ -17,6 +17,8 @@ import multiprocessing
 
 from bit_finetune.imaging.workers import exit_with
 
+pytestmark = pytest.mark.slow
+
 
 def pid(_):
     time.sleep(0.2)

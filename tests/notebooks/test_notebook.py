@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from tiny_project import ROOT, tiny_run
+from tiny_project import ROOT, copy_of
 
 NOTEBOOK = ROOT / "notebooks" / "exploration.ipynb"
 
@@ -26,8 +26,8 @@ def test_notebook_is_stored_without_outputs():
 
 
 @pytest.mark.slow
-def test_notebook_runs_headless_after_a_tiny_run(tmp_path: Path):
-    project = tiny_run(tmp_path / "project")
+def test_notebook_runs_headless_after_a_tiny_run(trained_project: Path, tmp_path: Path):
+    project = copy_of(trained_project, tmp_path / "project")
     (project / "notebooks").mkdir()
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     client = NotebookClient(

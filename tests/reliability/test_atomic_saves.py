@@ -19,9 +19,15 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.matplotlib import MatplotlibDataset
 from kedro_datasets.pandas import CSVDataset, ParquetDataset
 from matplotlib.figure import Figure
-from reliability.project import files, new_project, partial_files, run_in_process, tiny
 from storage_faults import fail_writes_after
-from tiny_project import variant_environment
+from tiny_project import (
+    copy_project,
+    files,
+    partial_files,
+    run_in_process,
+    tiny,
+    variant_environment,
+)
 
 from bit_finetune.datasets import KerasModelDataset, ParquetTableDataset
 from bit_finetune.datasets.atomic import make_saves_atomic
@@ -138,11 +144,12 @@ def _umask() -> int:
 @pytest.fixture
 def project(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     run_in_process(project, tiny(), pipeline_names=DATA_STAGES)
     return project
 
 
+@pytest.mark.slow
 def test_disk_full_during_a_run_names_the_path_and_keeps_earlier_artefacts(
     project, disk_full_after
 ):
@@ -173,6 +180,7 @@ def test_disk_full_during_a_run_names_the_path_and_keeps_earlier_artefacts(
     ],
     ids=["read-only-folder", "under-a-file"],
 )
+@pytest.mark.slow
 def test_unwritable_artefact_path_names_the_path_and_keeps_earlier_artefacts(
     project, target, error
 ):

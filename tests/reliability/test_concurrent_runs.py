@@ -6,15 +6,21 @@ from __future__ import annotations
 import re
 
 import pytest
-from reliability.project import DATA_PIPELINES, KedroProcess, as_cli, new_project, tiny
-from tiny_project import variant_environment
+from tiny_project import (
+    DATA_PIPELINES,
+    KedroProcess,
+    as_cli,
+    copy_project,
+    tiny,
+    variant_environment,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_second_run_is_refused_and_a_killed_runs_lock_taken_over(tmp_path, image_folder):
     images = image_folder(tmp_path / "images", classes=("cat", "dog"), per_class=30)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     variant_environment(project / "conf", "slow", catalog={"raw_images": {
         "type": "reliability.slow_source.SlowImageFolderDataset", "path": str(images),
         "delay": 0.05,

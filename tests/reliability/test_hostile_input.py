@@ -176,7 +176,7 @@ def test_files_that_vanish_after_indexing_are_reported(hostile, tmp_path):
 def test_kedro_run_over_a_hostile_folder(hostile, tmp_path):
     """The data stages as a user runs them, in a process whose peak memory is measured."""
     project = tmp_path / "project"
-    variant_environment(copy_project(project), "hostile", catalog={"raw_images": {
+    variant_environment(copy_project(project) / "conf", "hostile", catalog={"raw_images": {
         "type": "bit_finetune.datasets.ImageFolderDataset", "path": str(hostile.root),
         "extensions": list(EXTENSIONS),
     }})

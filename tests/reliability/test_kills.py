@@ -6,30 +6,30 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import tensorflow as tf
-from reliability.project import (
+from tiny_project import (
     DATA_PIPELINES,
     KedroProcess,
     as_cli,
     assert_whole,
+    copy_of,
+    copy_project,
     files,
-    new_project,
     partial_files,
+    recipe_folder,
     run_in_process,
     tiny,
+    variant_environment,
 )
-from tiny_project import recipe_folder, variant_environment
 
 from bit_finetune.datasets import TFRecordShardsDataset
 
 pytestmark = pytest.mark.slow
 
-DATA_STAGES = DATA_PIPELINES.split(",")
 TOTAL_STEPS = 12
 SHARDS = "data/05_model_input/shards"
 
@@ -39,22 +39,17 @@ def midway(bar: str) -> str:
     return rf"{re.escape(bar)}:\s+[1-9]\d?%"
 
 
-@pytest.fixture(scope="module")
-def digits(tmp_path_factory) -> Path:
-    """A project whose data stages have run on the embedded digits (tiny HyperRule)."""
-    project = new_project(tmp_path_factory.mktemp("digits") / "project")
-    run_in_process(project, tiny(TOTAL_STEPS), pipeline_names=DATA_STAGES)
+@pytest.fixture
+def digits(staged_project: Path, tmp_path: Path) -> Path:
+    """A copy of the session's staged project, its HyperRule rederived for TOTAL_STEPS."""
+    project = copy_of(staged_project, tmp_path / "project")
+    run_in_process(project, tiny(TOTAL_STEPS), node_names=["hyperrule.derive_hyperrule"])
     return project
-
-
-def copy_of(project: Path, target: Path) -> Path:
-    shutil.copytree(project, target, symlinks=True)
-    return target
 
 
 def test_killed_while_profiling_and_while_writing_shards(tmp_path, image_folder):
     images = image_folder(tmp_path / "images", classes=("cat", "dog", "owl"), per_class=30)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     variant_environment(project / "conf", "slow", catalog={"raw_images": {
         "type": "reliability.slow_source.SlowImageFolderDataset", "path": str(images),
         "delay": 0.05,
@@ -82,8 +77,8 @@ def test_killed_while_profiling_and_while_writing_shards(tmp_path, image_folder)
     assert sum(shards.count(split) for split in shards.splits()) == len(kept) == 90
 
 
-def test_killed_in_the_middle_of_a_save_keeps_the_previous_artefact(digits, tmp_path):
-    project = copy_of(digits, tmp_path / "project")
+def test_killed_in_the_middle_of_a_save_keeps_the_previous_artefact(digits):
+    project = digits
     before = files(project / "data")
     profile = "02_intermediate/image_profile.parquet"
     command = ["--pipelines", "ingestion,profiling", "--params", as_cli(tiny(TOTAL_STEPS))]
@@ -101,8 +96,8 @@ def test_killed_in_the_middle_of_a_save_keeps_the_previous_artefact(digits, tmp_
     assert files(project / "data")[profile] == before[profile]  # same input, same bytes
 
 
-def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits, tmp_path):
-    project = copy_of(digits, tmp_path / "project")
+def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits):
+    project = digits
     recipe = (project / "data/05_model_input/hyperrule.json").read_bytes()
     command = ["--pipelines", "training", "--params", as_cli(tiny(TOTAL_STEPS, progress=True))]
     step = random.randint(3, TOTAL_STEPS - 1)
@@ -132,11 +127,9 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits, tmp
     assert {"classifier", "serving_model", "training_history"} <= set(assert_whole(project))
 
 
-def test_killed_evaluation_reruns_to_complete_reports(digits, tmp_path):
-    project = copy_of(digits, tmp_path / "project")
-    params = tiny(TOTAL_STEPS, progress=True)
-    run_in_process(project, params, pipeline_names=["training"])
-    command = ["--pipelines", "evaluation", "--params", as_cli(params)]
+def test_killed_evaluation_reruns_to_complete_reports(trained_project, tmp_path):
+    project = copy_of(trained_project, tmp_path / "project")
+    command = ["--pipelines", "evaluation", "--params", as_cli(tiny(progress=True))]
 
     evaluation = KedroProcess(project, command)
     evaluation.wait_for(r"Evaluation on test")  # validation still to go

@@ -18,14 +18,13 @@ import pytest
 import yaml
 from kedro.io import AbstractDataset
 from reliability import pickle_uses
-from reliability.project import files, new_project, run_in_process, tiny
+from tiny_project import copy_of, files, run_in_process, tiny
 
 from bit_finetune.bit import build_classifier, save_npz
 from bit_finetune.errors import ConfigError
 from tests.bit.conftest import save_official_bit
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
 
 
 def classifier_dataset(filepath: Path) -> AbstractDataset:
@@ -67,6 +66,7 @@ def test_a_genuine_classifier_loads_in_safe_mode(tmp_path, weights):
     assert dataset.load().output_shape == (None, 3)
 
 
+@pytest.mark.slow
 def test_no_pickle_anywhere_in_the_package():
     sources = sorted((ROOT / "src/bit_finetune").rglob("*.py"))
     assert len(sources) > 20
@@ -88,11 +88,9 @@ def test_the_check_finds_pickle(tmp_path):
     assert len(pickle_uses.unsafe_uses(bad)) == 4
 
 
-@pytest.fixture(scope="module")
-def project(tmp_path_factory) -> Path:
-    project = new_project(tmp_path_factory.mktemp("weights") / "project")
-    run_in_process(project, tiny(), pipeline_names=DATA_STAGES)
-    return project
+@pytest.fixture
+def project(staged_project: Path, tmp_path: Path) -> Path:
+    return copy_of(staged_project, tmp_path / "project")
 
 
 def not_a_saved_model(tmp: Path) -> str:
@@ -120,6 +118,7 @@ def wrong_shapes(tmp: Path) -> str:
     ],
     ids=["folder", "not-a-model", "wrong-shapes", "saved-model-wrong-shapes"],
 )
+@pytest.mark.slow
 def test_unusable_weights_fail_the_run_in_one_line_naming_the_key(project, tmp_path, make, words):
     weights = make(tmp_path)
     params = tiny()

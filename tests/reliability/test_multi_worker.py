@@ -13,21 +13,33 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 from mlflow import MlflowClient
-from reliability.project import KedroProcess, as_cli, files, new_project, run_in_process, tiny
-from tiny_project import recipe_folder, variant_environment
+from tiny_project import (
+    DATA_STAGES,
+    KedroProcess,
+    as_cli,
+    copy_of,
+    copy_project,
+    files,
+    recipe_folder,
+    run_in_process,
+    tiny,
+    variant_environment,
+)
 
 from tests.training.processes import free_ports, tf_config
 
-DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
+pytestmark = pytest.mark.slow
+
 STEPS = 8
 FAIL_WITHIN = 120  # seconds from the death of a worker to the end of the other
 START_TIMEOUT = 5  # seconds: training.cluster_start_timeout when a worker never starts
 
 
 @pytest.fixture(scope="module")
-def prepared(tmp_path_factory) -> Path:
-    project = new_project(tmp_path_factory.mktemp("cluster") / "chief")
-    run_in_process(project, tiny(STEPS), pipeline_names=DATA_STAGES)
+def prepared(staged_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's staged project, its HyperRule rederived for STEPS."""
+    project = copy_of(staged_project, tmp_path_factory.mktemp("cluster") / "chief")
+    run_in_process(project, tiny(STEPS), node_names=["hyperrule.derive_hyperrule"])
     return project
 
 
@@ -65,7 +77,7 @@ def test_a_worker_runs_the_data_stages_privately(tmp_path, monkeypatch):
     monkeypatch.setenv("TF_CONFIG", tf_config([1, 2], 1))
     monkeypatch.setenv("TMPDIR", str(tmp_path / "private"))
     (tmp_path / "private").mkdir()
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     tempfile_dir = tempfile.tempdir
     tempfile.tempdir = None  # read TMPDIR again
     try:
@@ -77,7 +89,6 @@ def test_a_worker_runs_the_data_stages_privately(tmp_path, monkeypatch):
     assert left == []  # (pymp-: multiprocessing's own folder, removed at exit)
 
 
-@pytest.mark.slow
 def test_only_the_chief_writes_to_the_catalog_and_tracks(prepared, tmp_path):
     chief, worker, workspace = cluster(prepared, tmp_path)
     before = files(worker / "data")
@@ -119,7 +130,6 @@ def lost_worker(leader: KedroProcess, recipe: Path, since: float) -> str:
     return output
 
 
-@pytest.mark.slow
 def test_a_worker_that_dies_fails_the_run_with_a_clear_error(prepared, tmp_path):
     chief, worker, workspace = cluster(prepared, tmp_path)
     leader, other = start(chief, worker, tmp_path)
@@ -137,7 +147,6 @@ def test_a_worker_that_dies_fails_the_run_with_a_clear_error(prepared, tmp_path)
     assert (chief / "data/06_models/classifier.keras").exists()
 
 
-@pytest.mark.slow
 def test_a_worker_that_freezes_fails_the_run_with_a_clear_error(prepared, tmp_path):
     """A frozen worker keeps its connections open; its missed heartbeats give it away."""
     chief, worker, workspace = cluster(prepared, tmp_path)
@@ -151,7 +160,6 @@ def test_a_worker_that_freezes_fails_the_run_with_a_clear_error(prepared, tmp_pa
     assert "stopped sending heartbeats" in output
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("started", [0, 1], ids=["leader-alone", "worker-alone"])
 def test_a_worker_that_never_starts_fails_the_run_with_a_clear_error(prepared, tmp_path,
                                                                      started):

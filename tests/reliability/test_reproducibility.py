@@ -13,27 +13,24 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import tensorflow as tf
-from reliability.project import files, new_project, run_in_process, tiny
+from tiny_project import DATA_STAGES, STEPS, copy_project, files, run_in_process, tiny
 
 from tests.training.processes import ROOT, environment
 
-DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule", "preprocessing"]
-STEPS = 8
+pytestmark = pytest.mark.slow
+
 RECORD = "08_reporting/run_record.json"
 
 
 @pytest.fixture(scope="module")
-def twins(tmp_path_factory) -> list[Path]:
-    """Two project copies, each through the data stages and a short training run."""
-    projects = []
-    for name in ("first", "second"):
-        project = new_project(tmp_path_factory.mktemp(name) / "project")
-        run_in_process(project, tiny(STEPS), pipeline_names=DATA_STAGES + ["training"])
-        projects.append(project)
-    return projects
+def twins(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two projects of the same configuration: the session's trained one, and one more
+    through the data stages and training, both in this process."""
+    project = copy_project(tmp_path_factory.mktemp("twin") / "project")
+    run_in_process(project, tiny(), pipeline_names=DATA_STAGES + ["training"])
+    return [trained_project, project]
 
 
-@pytest.mark.slow
 def test_data_stages_give_the_same_split_hyperrule_and_shards(twins):
     first, second = ([f for f in files(p / "data").items() if not f[0].startswith(RECORD)]
                      for p in twins)
@@ -52,7 +49,6 @@ def test_data_stages_give_the_same_split_hyperrule_and_shards(twins):
     assert shards == {k: v for k, v in second if "/shards/" in k}
 
 
-@pytest.mark.slow
 def test_training_on_a_cpu_gives_the_same_loss_curve(twins):
     assert not tf.config.list_physical_devices("GPU")
     histories = [pd.read_csv(p / "data/07_model_output/training_history.csv") for p in twins]
@@ -62,9 +58,8 @@ def test_training_on_a_cpu_gives_the_same_loss_curve(twins):
     assert histories[0]["loss"].nunique() > 1  # it did train
 
 
-@pytest.mark.slow
 def test_every_run_records_what_produced_it(twins):
-    records = sorted((twins[0] / "data" / RECORD).glob("*/run_record.json"))
+    records = sorted((twins[1] / "data" / RECORD).glob("*/run_record.json"))
     assert len(records) == 1  # one run made this copy: the data stages and training
     record = json.loads(records[0].read_text())
     assert record["packages"]["bit_finetune"] == metadata.version("bit_finetune")
@@ -80,7 +75,7 @@ def test_every_run_records_what_produced_it(twins):
 
 def test_the_run_record_names_the_git_commit(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
 
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=project, check=True, capture_output=True,

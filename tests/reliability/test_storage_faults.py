@@ -24,21 +24,19 @@ from __future__ import annotations
 import logging
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 import tensorflow as tf
-from reliability.project import files, new_project, partial_files, run_in_process, tiny
 from storage_faults import (
     damage_record,
     fail_writes_after,
     record_spans,
     with_file_size_limit,
 )
-from tiny_project import recipe_folder
+from tiny_project import copy_of, files, partial_files, recipe_folder, run_in_process, tiny
 
 from bit_finetune.datasets import SavedModelDataset, TFRecordShardsDataset
 from bit_finetune.datasets.keras_model import KerasModelDataset
@@ -59,18 +57,11 @@ RECORDS = "08_reporting/run_record.json/"
 FRESH = tiny(training__resume=False)  # trains the recipe again (its folder moved aside)
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory) -> Path:
-    """A project whose whole tiny chain has run: shards, models, reports."""
-    project = new_project(tmp_path_factory.mktemp("finished") / "project")
-    run_in_process(project, tiny())
-    return project
-
-
 @pytest.fixture
-def project(finished: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def project(trained_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the session's trained project: shards, models, reports."""
     monkeypatch.chdir(tmp_path)
-    return Path(shutil.copytree(finished, tmp_path / "project", symlinks=True))
+    return copy_of(trained_project, tmp_path / "project")
 
 
 def artefacts(project: Path) -> dict[str, str]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from reliability.project import new_project, run_in_process
+from tiny_project import copy_project, run_in_process
 
 from bit_finetune.errors import ConfigError
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize(
@@ -34,7 +36,7 @@ from bit_finetune.errors import ConfigError
 )
 def test_bad_parameter_fails_before_any_artefact(tmp_path, monkeypatch, params, message):
     monkeypatch.chdir(tmp_path)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
         run_in_process(project, params)  # the whole default pipeline
     written = [p for p in (project / "data").rglob("*") if p.is_file()]
@@ -45,7 +47,7 @@ def test_checks_run_for_the_stages_that_run(tmp_path, monkeypatch):
     """A missing weights file stops a run that trains, before any artefact, but not a run
     of the data stages, which never read it."""
     monkeypatch.chdir(tmp_path)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     missing = {"training": {"model": {"weights": str(tmp_path / "BiT-M-R50x1.npz")}}}
     run_in_process(project, missing, pipeline_names=["ingestion", "profiling", "filtering",
                                                      "hyperrule"])
@@ -58,7 +60,7 @@ def test_checks_run_for_the_stages_that_run(tmp_path, monkeypatch):
 
 def test_an_environment_without_an_image_source_is_named(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    project = new_project(tmp_path / "project")
+    project = copy_project(tmp_path / "project")
     (project / "conf/empty").mkdir()
     (project / "conf/empty/parameters.yml").write_text("ingestion:\n  seed: 1\n")
     with pytest.raises(ConfigError, match="raw_images: the environment 'empty' has no image"):

@@ -18,15 +18,17 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 from mlflow import MlflowClient
-from reliability.project import (
-    DATA_PIPELINES,
+from tiny_project import (
+    STEPS,
+    TINY_PARAMS,
     KedroProcess,
     as_cli,
-    new_project,
+    copy_of,
+    copy_project,
+    kedro,
     run_in_process,
     tiny,
 )
-from tiny_project import TINY_PARAMS, copy_project, kedro
 
 from bit_finetune.errors import ConfigError
 from bit_finetune.training import tracking
@@ -74,7 +76,7 @@ def test_a_tracked_run_reads_back_from_its_store(tracked):
         "R14x0.25", "random")
 
     hyperrule = json.loads((tracked / "data/05_model_input/hyperrule.json").read_text())
-    assert params["rule.total_steps"] == "6" and params["rule.batch_size"] == "32"
+    assert params["rule.total_steps"] == str(STEPS) and params["rule.batch_size"] == "32"
     assert params["rule.resize_size"] == str(hyperrule["resize_size"])
     assert params["rule.lr_boundaries"] == ""
     assert tags["rule.total_steps.override"] == "tiny test run"
@@ -91,7 +93,7 @@ def test_a_tracked_run_reads_back_from_its_store(tracked):
     history = pd.read_csv(tracked / "data/07_model_output/training_history.csv")
     for name in ("loss", "accuracy", "learning_rate", "images_per_second"):
         points = client.get_metric_history(run.info.run_id, name)
-        assert [p.step for p in points] == history["step"].tolist() == [2, 4, 6]
+        assert [p.step for p in points] == history["step"].tolist() == list(range(1, STEPS + 1))
         np.testing.assert_allclose([p.value for p in points], history[name], rtol=1e-6)
     validated = history.dropna(subset=["val_accuracy"])
     points = client.get_metric_history(run.info.run_id, "val_accuracy")
@@ -159,9 +161,10 @@ def closed_port() -> int:
         return sock.getsockname()[1]  # closed when the socket is
 
 
+@pytest.mark.slow
 def test_an_unreachable_tracking_server_stops_the_run_before_anything(tmp_path):
     project = tmp_path / "project"
-    conf = copy_project(project)
+    conf = copy_project(project) / "conf"
     uri = f"http://127.0.0.1:{closed_port()}"
     (conf / "digits/globals.yml").write_text(f"tracking_uri: {uri}\n")
     result = kedro(["run"], project, BIT_FINETUNE_TRACKING="on")
@@ -210,6 +213,7 @@ def settings_in(**variables: str) -> str:
                           text=True, check=True).stdout.strip()
 
 
+@pytest.mark.slow
 def test_one_switch_and_the_chief_alone_track():
     plugin = "('kedro_mlflow',)"
     assert settings_in(BIT_FINETUNE_TRACKING="on") == "()"
@@ -253,9 +257,10 @@ def test_weights_are_labelled_by_their_last_part():
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumed_is_linked_and_its_curves_start_at_step_one(tmp_path):
-    project = new_project(tmp_path / "project")
-    run_in_process(project, tiny(TOTAL_STEPS), pipeline_names=DATA_PIPELINES.split(","))
+def test_a_killed_run_resumed_is_linked_and_its_curves_start_at_step_one(staged_project,
+                                                                          tmp_path):
+    project = copy_of(staged_project, tmp_path / "project")
+    run_in_process(project, tiny(TOTAL_STEPS), node_names=["hyperrule.derive_hyperrule"])
     command = ["--pipelines", "training", "--params", as_cli(tiny(TOTAL_STEPS, progress=True))]
     training = KedroProcess(project, command, BIT_FINETUNE_TRACKING="on")
     training.wait_for(rf"train:.*\|\s*(?:{'|'.join(map(str, range(6, TOTAL_STEPS)))})/"

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import viz_screenshot as viz  # scripts/ (pytest's pythonpath)
 from headless_chromium import Chromium, chromium_path
-from tiny_project import tiny_run
+from tiny_project import copy_of
 
 from bit_finetune.pipeline_registry import STAGES, register_pipelines
 from tests.viz.browser import NEEDS_CHROMIUM
@@ -104,8 +104,8 @@ def assert_preview(panel: dict[str, Any], expected: dict[str, Any]) -> None:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tiny_run(tmp_path_factory.mktemp("viz"))
+def project(trained_project: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return copy_of(trained_project, tmp_path_factory.mktemp("viz") / "project")
 
 
 @pytest.fixture(scope="module")

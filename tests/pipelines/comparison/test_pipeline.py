@@ -42,6 +42,7 @@ def outputs(project: Path) -> tuple[pd.DataFrame, Path]:
     return pd.read_csv(reporting / "run_comparison.csv"), reporting / "run_comparison.png"
 
 
+@pytest.mark.slow
 def test_the_tracked_runs_compared_in_a_table_and_a_figure(project: Path):
     _, ids = write_store(project)
     table, plot = run_comparison(project)
@@ -53,6 +54,7 @@ def test_the_tracked_runs_compared_in_a_table_and_a_figure(project: Path):
     assert not list((project / "data").rglob("*.parquet"))  # nothing else ran
 
 
+@pytest.mark.slow
 def test_before_any_tracked_run_a_header_and_a_figure_that_says_so(project: Path):
     table, plot = run_comparison(project)
     assert table.empty

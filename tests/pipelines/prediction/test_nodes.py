@@ -106,12 +106,13 @@ def test_top_k_lists_the_k_most_probable(serving_model, predict_folder):
         np.testing.assert_allclose(b.top_k_probabilities, a.top_k_probabilities[:2], atol=1e-6)
 
 
+@pytest.mark.slow
 def test_kedro_run_prediction_pipeline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, serving_path: Path, image_folder
 ):
     """`kedro run --pipelines prediction` with the project's own catalog and parameters."""
     monkeypatch.chdir(tmp_path)
-    conf = copy_project(tmp_path)
+    conf = copy_project(tmp_path) / "conf"
     data = tmp_path / "data"
     shutil.copytree(serving_path, data / "06_models/serving")
     recipe = derive(

@@ -52,6 +52,7 @@ def test_every_file_is_profiled_and_every_bad_one_says_why(corpus):
     assert profile.set_index("id").loc["rotated.jpg", "orientation"] == 6
 
 
+@pytest.mark.slow
 def test_full_decodes_use_the_pool_and_give_the_same_profile(corpus, monkeypatch):
     _, source, index = corpus
     serial = profiling.profile_images(source, index, PARAMS)
