@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -21,6 +22,15 @@ from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTO_WIDTH, PHOTO_HEIGHT = 500, 375
+
+
+def copy_project(folder: Path) -> Path:
+    """The project's ``pyproject.toml`` and ``conf/`` in ``folder`` (returned), with an empty
+    ``src/`` (the package itself is installed): a ``kedro run`` there writes to its data/."""
+    shutil.copytree(ROOT / "conf", folder / "conf", dirs_exist_ok=True)
+    shutil.copy(ROOT / "pyproject.toml", folder)
+    (folder / "src").mkdir(exist_ok=True)
+    return folder
 
 
 class PhotoMaker:

@@ -34,7 +34,6 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
 TIMINGS = "BENCH_KEDRO_TIMINGS"
 MAX_OVERHEAD = 0.05
 
@@ -156,10 +155,9 @@ def spans(events: list, start: str, end: str) -> dict[str, float]:
 def timed_run(folder: Path, tracking: str) -> tuple[float, float, list, str]:
     """``kedro run`` in a fresh copy of the project at ``folder``, MLflow tracking
     ``tracking`` (on/off): (start, end, the stopwatch's events, the child's stderr)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(ROOT / "conf", folder / "conf", dirs_exist_ok=True)
-    shutil.copy(ROOT / "pyproject.toml", folder)
-    (folder / "src").mkdir(exist_ok=True)
+    from common import copy_project  # not at the top: the child stays as light as a run
+
+    copy_project(folder)
     timings = folder / "timings.json"
     env = {**os.environ, "KEDRO_DISABLE_TELEMETRY": "1", TIMINGS: str(timings),
            "TF_CPP_MIN_LOG_LEVEL": "2", "BIT_FINETUNE_TRACKING": tracking}

@@ -35,11 +35,12 @@ SCRIPTS: dict[str, tuple[list[str], int]] = {
     "finetune_speed": ([], 600),
     "precision_speed": ([], 600),
     "gpu_mfu": ([], 900),
+    "transfer_gain": ([], 2400),  # three demo runs, up to 10.5 min each on 2 cores
 }
 """Script name -> (arguments, time limit in seconds)."""
 
 UNITS = {"img/s": "{:,.0f} img/s", "s": "{:,.1f} s", "us/img": "{:,.0f} µs/img",
-         "MFU": "{:.1%}"}
+         "MFU": "{:.1%}", "points": "{:+.1f} points"}
 
 
 def run(name: str, args: list[str], limit: int) -> tuple[list[dict], str, float]:
