@@ -129,6 +129,8 @@ def test_killed_training_resumes_from_its_checkpoint_to_the_same_end(digits):
 
 def test_killed_evaluation_reruns_to_complete_reports(trained_project, tmp_path):
     project = copy_of(trained_project, tmp_path / "project")
+    for scores in ("08_reporting/metrics.json", "07_model_output/predictions.parquet"):
+        (project / "data" / scores).unlink()  # trained, not evaluated yet
     command = ["--pipelines", "evaluation", "--params", as_cli(tiny(progress=True))]
 
     evaluation = KedroProcess(project, command)
