@@ -10,14 +10,14 @@ import time
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 RUN = """
 import os, sys, time
 from concurrent.futures import ProcessPoolExecutor
 import multiprocessing
 
 from bit_finetune.imaging.workers import exit_with
-
-pytestmark = pytest.mark.slow
 
 
 def pid(_):
