@@ -59,24 +59,30 @@ QUICK_COMMANDS = ("git", "uname")
 through ``platform.platform``)."""
 
 
+def slow_group(item: pytest.Item) -> str:
+    """A slow test's pytest-xdist group: its module (``tests.reliability.test_kills``)."""
+    return item.nodeid.split("::")[0].removesuffix(".py").replace("/", ".")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow tests are one group of ``pytest -n 2 --dist loadgroup`` (pyproject's
-    addopts): one worker runs them one after another, as their timings and processes
-    expect, and makes the session's projects once; the quick tests share both workers."""
+    """Each module's slow tests are one group of ``pytest -n 2 --dist loadgroup``
+    (pyproject's addopts): one worker runs them one after another, in order, with their
+    module's fixtures made once, while the other worker runs other modules; the quick tests
+    go one by one to either worker."""
     for item in items:
         if item.get_closest_marker("slow"):
-            item.add_marker(pytest.mark.xdist_group("slow"))
+            item.add_marker(pytest.mark.xdist_group(slow_group(item)))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    """On an xdist worker: every slow test is in the group, or the run stops at once (the
+    """On an xdist worker: every slow test is in its group, or the run stops at once (the
     group is a suffix xdist adds to node ids, which pytest 9.2 no longer reads)."""
     config = session.config
     if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
         return
-    ungrouped = [item.nodeid for item in session.items
-                 if item.get_closest_marker("slow") and not item.nodeid.endswith("@slow")]
+    ungrouped = [item.nodeid for item in session.items if item.get_closest_marker("slow")
+                 and not item.nodeid.endswith(f"@{slow_group(item)}")]
     if ungrouped:
         raise pytest.UsageError(f"pytest-xdist did not group the slow tests ({ungrouped[0]}, "
                                 f"...): check pyproject's pytest and pytest-xdist versions")
