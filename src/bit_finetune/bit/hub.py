@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 
 from bit_finetune.bit.backbone import build_backbone
-from bit_finetune.bit.npz import load_official_weights, official_key, weight_keys
+from bit_finetune.bit.npz import has_official_names, load_official_weights
 from bit_finetune.bit.specs import Architecture
 from bit_finetune.errors import WeightsError
 
@@ -72,15 +72,13 @@ def resolve_saved_model(handle: str) -> str:
 def saved_model_backbone(handle: str, architecture: Architecture) -> keras.Layer:
     """The backbone named ``backbone`` for a Hub handle or SavedModel directory.
 
-    A native ``architecture`` backbone holding the SavedModel's weights when any of its
-    variables carries an official BiT name of that architecture (then every name and
-    shape must fit, else :class:`~bit_finetune.errors.WeightsError`), otherwise a :class:`HubBackbone`.
+    A native ``architecture`` backbone holding the SavedModel's weights when its variables
+    carry official BiT names (then every name and shape must fit ``architecture``, else
+    :class:`~bit_finetune.errors.WeightsError`), otherwise a :class:`HubBackbone`.
     """
     path = resolve_saved_model(handle)
     variables = _saved_model_variables(handle, path)
-    with keras.StatelessScope(initialize_variables=False):  # names only, no weights
-        official = set(weight_keys(build_backbone(architecture)))
-    if not {official_key(name) for name in variables} & official:
+    if not has_official_names(variables):
         logger.info(
             "SavedModel '%s' has no official BiT %s variables: using its graph (TFSMLayer)",
             handle,

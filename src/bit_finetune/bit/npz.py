@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import fsspec
@@ -83,6 +83,13 @@ def save_npz(model: keras.Model, path: str) -> None:
 def official_key(name: str) -> str:
     """A weight name in the official layout: numbered convolutions lose their number."""
     return _NUMBERED_CONV.sub("/standardized_conv2d/", name)
+
+
+def has_official_names(names: Iterable[str]) -> bool:
+    """Whether ``names`` hold the root convolution of an official BiT backbone, which
+    every architecture has (the rest is checked when the weights are loaded)."""
+    root = f"{_FIXED['root_conv']}/kernel"
+    return any(official_key(name) == root for name in names)
 
 
 def load_official_weights(
