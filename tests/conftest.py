@@ -4,9 +4,10 @@ no test writes into the project's info.log. They track nothing in MLflow unless 
 switches tracking on (``BIT_FINETUNE_TRACKING=on``, as tests/training/test_tracking.py
 does): a store per project copy would only slow the suite down.
 
-The session's projects, made once and copied by the tests that need them
-(``tests/tiny_project.py``): ``staged_project`` (the data stages run on the embedded digits
-with the tiny recipe) and ``trained_project`` (the whole chain run so). A test copies one
+The session's projects, made once per run (by whichever pytest-xdist worker asks first) and
+copied by the tests that need them (``tests/tiny_project.py``): ``staged_project`` (the
+data stages run on the embedded digits with the tiny recipe) and ``trained_project`` (the
+whole chain run so). A test copies one
 (``copy_of``) before it changes anything, and runs only the stages it tests.
 
 Shared here too, by the tests of a library and of the stage that uses it: a folder to
@@ -123,26 +124,44 @@ def _slow_when_it_runs_or_starts(request: pytest.FixtureRequest,
     assert not did, f"this test {', '.join(sorted(set(did)))}: mark it slow"
 
 
+def made_once(tmp_path_factory: pytest.TempPathFactory, name: str,
+              make: Callable[[Path], None]) -> Path:
+    """``<name>/project``, made by ``make`` once for the whole run: the first pytest-xdist
+    worker to ask makes it under the run's shared temporary folder while the other waits
+    on a lock, then both copy it."""
+    import fcntl
+
+    from tiny_project import copy_project
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the workers of this run
+    project = root / name / "project"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (root / name / "made").exists():
+            make(copy_project(project))
+            (root / name / "made").touch()
+    return project
+
+
 @pytest.fixture(scope="session")
 def staged_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project whose data stages (ingestion to preprocessing) ran on the tiny recipe, in
-    this process. Copy it (``copy_of``) before changing it."""
-    from tiny_project import DATA_STAGES, copy_project, run_in_process, tiny
+    process. Copy it (``copy_of``) before changing it."""
+    from tiny_project import DATA_STAGES, run_in_process, tiny
 
-    project = copy_project(tmp_path_factory.mktemp("staged") / "project")
-    run_in_process(project, tiny(), pipeline_names=DATA_STAGES)
-    return project
+    return made_once(tmp_path_factory, "staged",
+                     lambda project: run_in_process(project, tiny(), pipeline_names=DATA_STAGES))
 
 
 @pytest.fixture(scope="session")
 def trained_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project after one whole ``kedro run`` of the tiny recipe, in this process: shards,
+    """A project after one whole ``kedro run`` of the tiny recipe, in process: shards,
     models, reports and one run record. Copy it (``copy_of``) before changing it."""
-    from tiny_project import copy_project, run_in_process, tiny
+    from tiny_project import run_in_process, tiny
 
-    project = copy_project(tmp_path_factory.mktemp("trained") / "project")
-    run_in_process(project, tiny())
-    return project
+    return made_once(tmp_path_factory, "trained", lambda project: run_in_process(project, tiny()))
 
 
 def write_image(path: Path, rng: np.random.Generator, size: tuple[int, int]) -> None:
