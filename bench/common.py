@@ -156,7 +156,7 @@ def machine() -> str:
 def bf16_flags() -> tuple[str, ...]:
     """The CPU's native-bfloat16 flags (``avx512_bf16``, ``amx_bf16``), as
     ``training.mixed_precision: auto`` reads them."""
-    from bit_finetune.training.precision import cpu_bf16_flags
+    from bit_finetune.runtime.precision import cpu_bf16_flags
 
     return cpu_bf16_flags()
 

@@ -91,8 +91,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    from bit_finetune.datasets.digits import DigitsDataset
-    from bit_finetune.datasets.image_folder import ImageFolderDataset
+    from bit_finetune.catalog.digits import DigitsDataset
+    from bit_finetune.catalog.image_folder import ImageFolderDataset
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

@@ -64,7 +64,7 @@ def shard_set(source: Any, rows: Any, recipe: dict, label_map: dict,
               settings: dict[str, Any], path: str) -> Any:
     """``rows`` written by the preprocessing node with ``settings`` and saved at ``path``;
     the saved shard set."""
-    from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
+    from bit_finetune.catalog.tfrecord_shards import TFRecordShardsDataset
     from bit_finetune.pipelines.preprocessing.nodes import write_shards
 
     store = TFRecordShardsDataset(path)
@@ -150,8 +150,8 @@ def main() -> None:
     import tensorflow as tf
     from train_speed import WARMUP_STEPS, training_speed
 
-    from bit_finetune.datasets.digits import DigitsDataset
-    from bit_finetune.datasets.image_folder import ImageFolderDataset
+    from bit_finetune.catalog.digits import DigitsDataset
+    from bit_finetune.catalog.image_folder import ImageFolderDataset
 
     params = stage_parameters(photos=True)
     rows = []

@@ -27,8 +27,8 @@ from common import bf16_flags, embedded_default, emit, result
 
 from bit_finetune import bit
 from bit_finetune.config import stage_params
+from bit_finetune.runtime.precision import FLOAT32, PRECISIONS, time_candidates
 from bit_finetune.training.loop import Trainer
-from bit_finetune.training.precision import FLOAT32, PRECISIONS, time_candidates
 
 CLASSES = 10
 R50_SIZE, R50_BATCH = 128, 32
@@ -67,7 +67,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     for name in ("bit_finetune.training.micro_batch", "bit_finetune.training.loop",
-                 "bit_finetune.training.strategy"):
+                 "bit_finetune.runtime.strategy"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
     flags = ", ".join(bf16_flags()) or "none"

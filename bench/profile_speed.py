@@ -37,7 +37,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     # Imported here: pool workers re-import this script, and need none of it.
-    from bit_finetune.datasets.image_folder import ImageFolderDataset
+    from bit_finetune.catalog.image_folder import ImageFolderDataset
     from bit_finetune.pipelines.ingestion.nodes import index_images
     from bit_finetune.pipelines.profiling.nodes import profile_images
 

@@ -74,7 +74,7 @@ def measure(folder: str) -> None:
     """Child: list, index and profile ``folder``; print the timings as JSON."""
     from common import parameters
 
-    from bit_finetune.datasets.image_folder import ImageFolderDataset
+    from bit_finetune.catalog.image_folder import ImageFolderDataset
     from bit_finetune.pipelines.ingestion.nodes import index_images
     from bit_finetune.pipelines.profiling.nodes import profile_images
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 
 from common import PHOTO_HEIGHT, PHOTO_WIDTH, best_of, emit, pairs, photos, result
 
-from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
 
 MIN_SPEEDUP = 1.7
 SIZE = 512
@@ -89,7 +89,7 @@ def main() -> None:
     # script, as `kedro run` workers re-import only the light kedro entry point.
     import pandas as pd
 
-    from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
+    from bit_finetune.catalog.tfrecord_shards import TFRecordShardsDataset
     from bit_finetune.pipelines.preprocessing.nodes import write_shards
 
     images = {f"img{i:04d}.jpg": data for i, data in enumerate(photos(args.images))}

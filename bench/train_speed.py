@@ -52,7 +52,7 @@ from keras import ops
 from bit_finetune import bit
 from bit_finetune.bit import backbone, layers
 from bit_finetune.config import stage_params
-from bit_finetune.training.augment import as_unit_float
+from bit_finetune.shards.transforms import as_unit_float
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
 from bit_finetune.training.loop import train
 from bit_finetune.training.schedule import HyperRuleSchedule

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
 
 HEADER_ONLY_PASSES = frozenset({"truncated.jpg", "truncated.png"})
 """Bad files that a header-only probe cannot tell from good ones."""

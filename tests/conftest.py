@@ -1,7 +1,7 @@
 """Shared fixtures: small, valid image folders written on demand. Kedro runs of the tests
 (in this process and in subprocesses) log as the project does, but to the console only:
 no test writes into the project's info.log. They track nothing in MLflow unless a test
-switches tracking on (``BIT_FINETUNE_TRACKING=on``, as tests/training/test_tracking.py
+switches tracking on (``BIT_FINETUNE_TRACKING=on``, as tests/test_tracking.py
 does): a store per project copy would only slow the suite down.
 
 The session's projects, made once per run (by whichever pytest-xdist worker asks first) and
@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 if TYPE_CHECKING:  # the toy needs TensorFlow: imported by the fixtures that use it
     import keras
 
-    from bit_finetune.datasets.tfrecord_shards import ShardSet
+    from bit_finetune.catalog.tfrecord_shards import ShardSet
 
 
 def _console_logging() -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
 
 
 class ListedSource(ImageSource):

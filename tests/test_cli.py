@@ -81,7 +81,7 @@ def test_an_environment_names_its_own_folder(project, tmp_path):
     write_workspace(elsewhere, record(batch_size=8), step=0, used=NOW)
     (project / "conf/shared").mkdir()
     (project / "conf/shared/catalog.yml").write_text(yaml.safe_dump({"training_workspace": {
-        "type": "bit_finetune.datasets.WorkspaceDataset", "path": str(elsewhere)}}))  # fmt: skip
+        "type": "bit_finetune.catalog.WorkspaceDataset", "path": str(elsewhere)}}))  # fmt: skip
     (row,) = ok(kedro(["workspaces", "list", "--env", "shared"], project)).splitlines()[-1:]
     assert row.split()[:3] == ["*", workspace_name(record(batch_size=8)), "0/10"]
     wrong = kedro(["workspaces", "list", "--dataset", "hyperrule"], project)
@@ -126,7 +126,7 @@ def environment(project: Path, name: str, catalog: dict, parameters: str = "") -
 def test_expected_errors_are_short_and_bugs_keep_their_traceback(tmp_path: Path):
     project = tmp_path / "project"
     copy_project(project)
-    folder = {"type": "bit_finetune.datasets.ImageFolderDataset", "path": str(tmp_path / "none")}
+    folder = {"type": "bit_finetune.catalog.ImageFolderDataset", "path": str(tmp_path / "none")}
     environment(project, "nowhere", {"raw_images": folder})
     environment(project, "noimages", {"prediction_images": folder})
     environment(project, "buggy", {"raw_images": {"type": "broken_source.BrokenSource"}})

@@ -1,7 +1,7 @@
 """The project's Kedro hooks, each called as Kedro calls it, on small catalogs of real
 datasets: parameters checked first, outputs saved atomically (privately on a worker), one
 run at a time, the run record, and what goes to MLflow. Whole runs through these hooks
-are in tests/reliability/ and tests/training/test_tracking.py."""
+are in tests/reliability/ and tests/test_tracking.py."""
 
 from __future__ import annotations
 
@@ -23,13 +23,12 @@ from kedro.pipeline import Pipeline, node
 from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
-from bit_finetune import hooks
-from bit_finetune.datasets.atomic import StagedLocalFileSystem
-from bit_finetune.datasets.run_lock import LOCK_NAME, RunLock, RunLockedError
-from bit_finetune.datasets.workspace import WorkspaceDataset
-from bit_finetune.errors import ConfigError
+from bit_finetune import hooks, tracking
+from bit_finetune.catalog.workspace import WorkspaceDataset
+from bit_finetune.core.files import StagedLocalFileSystem
+from bit_finetune.core.run_lock import LOCK_NAME, RunLock
+from bit_finetune.errors import ConfigError, RunLockedError
 from bit_finetune.evaluation.report import FIGURES
-from bit_finetune.training import tracking
 
 WORKER = {"cluster": {"worker": ["h0:1", "h1:1"]}, "task": {"type": "worker", "index": 1}}
 TABLE = pd.DataFrame({"a": [1, 2]})
@@ -354,7 +353,7 @@ class Config(dict):
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
-    """What the hook asks of :mod:`bit_finetune.training.tracking`, in order."""
+    """What the hook asks of :mod:`bit_finetune.tracking`, in order."""
     seen: list[tuple] = []
     for name in ("check_server", "name_run", "log_hyperrule", "log_profile", "log_scores",
                  "log_classifier", "log_artifact"):  # fmt: skip

@@ -69,7 +69,7 @@ def test_an_environment_of_photos_gets_the_rule_in_its_own_folder(
     env.mkdir()
     (env / "catalog.yml").write_text(
         yaml.safe_dump(
-            {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": str(root)}}
+            {"raw_images": {"type": "bit_finetune.catalog.ImageFolderDataset", "path": str(root)}}
         )
     )
     run_in_process(project, env="myfolder", pipeline_names=["ingestion"])
@@ -149,7 +149,7 @@ def test_cli_missing_folder_fails_naming_the_key(tmp_path: Path):
     env = copy_project(tmp_path) / "conf/missing"
     env.mkdir()
     (env / "catalog.yml").write_text(
-        "raw_images:\n  type: bit_finetune.datasets.ImageFolderDataset\n"
+        "raw_images:\n  type: bit_finetune.catalog.ImageFolderDataset\n"
         f"  path: {tmp_path / 'nowhere'}\n"
     )
     result = kedro(["run", "--pipelines", "ingestion", "--env", "missing"], tmp_path)
@@ -213,7 +213,7 @@ def test_change_one_thing_and_run_again(trained_project: Path, tmp_path: Path, i
     photos = image_folder(tmp_path / "photos", classes=("cat", "dog"), per_class=8)
     (project / "conf/myimages").mkdir()
     (project / "conf/myimages/catalog.yml").write_text(yaml.safe_dump({"raw_images": {
-        "type": "bit_finetune.datasets.ImageFolderDataset", "path": str(photos)}}))
+        "type": "bit_finetune.catalog.ImageFolderDataset", "path": str(photos)}}))
     mine = tiny(training__model={"architecture": "R14x0.25", "weights": "random"})
     run_in_process(project, mine, env="myimages")
     assert (data / "myimages/08_reporting/report.md").exists()

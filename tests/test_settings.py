@@ -61,7 +61,7 @@ def test_the_notebook_session_follows_kedro_env(tmp_path: Path, monkeypatch):
     conf = copy_project(tmp_path) / "conf"
     (conf / "myimages").mkdir()
     (conf / "myimages/catalog.yml").write_text(yaml.safe_dump(
-        {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": "x"}}))
+        {"raw_images": {"type": "bit_finetune.catalog.ImageFolderDataset", "path": "x"}}))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KEDRO_ENV", "myimages")
     bootstrap_project(tmp_path)
@@ -78,7 +78,7 @@ def test_kedro_viz_opened_with_an_environment_reads_its_folder(tmp_path: Path, m
     conf = copy_project(tmp_path) / "conf"
     (conf / "myimages").mkdir()
     (conf / "myimages/catalog.yml").write_text(yaml.safe_dump(
-        {"raw_images": {"type": "bit_finetune.datasets.ImageFolderDataset", "path": "x"}}))
+        {"raw_images": {"type": "bit_finetune.catalog.ImageFolderDataset", "path": "x"}}))
     monkeypatch.chdir(tmp_path)
     catalog, _, _ = load_data(tmp_path, env="myimages")
     assert "data/myimages/08_reporting/metrics.json" in repr(catalog["metrics"])

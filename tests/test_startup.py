@@ -33,7 +33,7 @@ def test_registering_pipelines_and_validating_parameters_do_not_import_tensorflo
         pipelines = register_pipelines()
         validate_all({"training": {"model": {"architecture": "R50x1"}}})
         validate_all({"training": {"model": {"weights": "BiT-M-R50x1"}}})
-        import bit_finetune.bit, bit_finetune.datasets
+        import bit_finetune.bit, bit_finetune.catalog
         print(len(pipelines["__default__"].nodes), "tensorflow" in sys.modules,
               "keras" in sys.modules)
     """)
@@ -106,8 +106,8 @@ def test_the_default_runs_catalog_imports_no_tensorflow(tmp_path: Path, tracking
 def test_every_dataset_type_imports_without_tensorflow():
     out = run_python("""
         import sys
-        import bit_finetune.datasets as datasets
-        from bit_finetune.datasets import keras_model, markdown, tracked_runs
+        import bit_finetune.catalog as datasets
+        from bit_finetune.catalog import keras_model, markdown, tracked_runs
         print(len(datasets.__all__), "tensorflow" in sys.modules, "keras" in sys.modules,
               "tensorflow_datasets" in sys.modules)
     """)

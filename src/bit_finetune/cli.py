@@ -17,7 +17,8 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import ProjectMetadata
 
-from bit_finetune.datasets.workspace import WorkspaceDataset
+from bit_finetune.catalog.workspace import WorkspaceDataset
+from bit_finetune.core.files import human_size
 from bit_finetune.errors import TRACEBACK_VARIABLE, expected, wants_traceback
 from bit_finetune.training import workspaces as ws
 
@@ -108,11 +109,11 @@ def clean(metadata: ProjectMetadata, env: str | None, dataset: str, keep: int, y
     click.echo(f"In {root}, beyond the {keep} most recently used:")
     width = max(len(w.name) for w in doomed)
     for workspace in doomed:
-        click.echo(f"  {workspace.name.ljust(width)}  {ws.human_size(workspace.bytes)}")
+        click.echo(f"  {workspace.name.ljust(width)}  {human_size(workspace.bytes)}")
     if not yes:
         click.confirm(f"Remove these {len(doomed)} workspace(s)?", abort=True)
     freed = ws.remove(doomed)
-    click.echo(f"Removed {len(doomed)} workspace(s), freed {ws.human_size(freed)}")
+    click.echo(f"Removed {len(doomed)} workspace(s), freed {human_size(freed)}")
 
 
 def workspace_root(metadata: ProjectMetadata, env: str | None, name: str) -> Path:

@@ -16,8 +16,8 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bit_finetune.bit.published import published_weights
-from bit_finetune.bit.specs import get_architecture
+from bit_finetune.core.architectures import get_architecture
+from bit_finetune.core.published import published_weights
 from bit_finetune.errors import ArchitectureError, ConfigError, WeightsError, naming_keys
 from bit_finetune.hyperrule import OVERRIDABLE, BatchPolicy
 
@@ -216,7 +216,7 @@ class TrainingParams:
     GPU or TPU; on a CPU, bfloat16 only where the CPU has native bfloat16 (``avx512_bf16``
     or ``amx_bf16``) and a few train steps of each, timed before training, show it faster
     for this model, batch and resolution, else float32 (see
-    :mod:`bit_finetune.training.precision`)."""
+    :mod:`bit_finetune.runtime.precision`)."""
 
     model: ModelParams = ModelParams()
     """The backbone: its architecture and weights."""

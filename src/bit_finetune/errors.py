@@ -54,6 +54,26 @@ class FinetuneError(ModelError):
     subject = "finetune"
 
 
+class RunLockedError(UserError):
+    """Another run is writing the same artefacts."""
+
+
+class WeightsDownloadError(WeightsError):
+    """Published weights could not be downloaded, or did not arrive in time."""
+
+
+class ClusterStartError(UserError, RuntimeError):
+    """A task named in ``TF_CONFIG`` did not join the cluster in time."""
+
+
+class WorkerLostError(UserError, RuntimeError):
+    """Another worker of a multi-worker cluster died or stopped answering."""
+
+
+class TrackingServerError(UserError):
+    """The configured tracking server does not answer."""
+
+
 def parameter_key(section: str, subject: str) -> str:
     """The key of a training section's setting a :class:`ModelError` is about."""
     return f"{section}.{subject}" if subject == "finetune" else f"{section}.model.{subject}"

@@ -16,13 +16,13 @@ from typing import Any
 from kedro.framework.hooks import hook_impl
 from kedro.io import DataCatalog, MemoryDataset
 
+from bit_finetune import tracking
+from bit_finetune.catalog.kedro_private import make_saves_atomic
 from bit_finetune.config import stage_params, validate_all
-from bit_finetune.datasets.atomic import make_saves_atomic
-from bit_finetune.datasets.run_lock import RunLock
+from bit_finetune.core.run_lock import RunLock
 from bit_finetune.errors import ConfigError
 from bit_finetune.evaluation.report import FIGURES
-from bit_finetune.training import tracking
-from bit_finetune.training.cluster import is_chief
+from bit_finetune.runtime.cluster import is_chief
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +71,7 @@ def sections_in_use(inputs: set[str]) -> set[str] | None:
 
 class CatalogOutputsHook:
     """Where a run's outputs go. On the chief (any single-process run) every file is saved
-    atomically (see :mod:`bit_finetune.datasets.atomic`). The other workers of a
+    atomically (see :mod:`bit_finetune.core.files`). The other workers of a
     multi-worker cluster (``TF_CONFIG``) run the same nodes but write nowhere shared:
     their outputs go to a private temporary folder, deleted when the run ends."""
 
@@ -225,7 +225,7 @@ TRACKED_ARTIFACTS = {
 
 class TrackingHook:
     """What an MLflow run records beyond kedro-mlflow's parameters (see
-    :mod:`bit_finetune.training.tracking`): a tracking server is checked before anything
+    :mod:`bit_finetune.tracking`): a tracking server is checked before anything
     runs; the run is named once the parameters are known; the HyperRule, the profile, the
     scores, the artefacts and the classifier are logged as their nodes produce them.
     Nothing happens when tracking is off."""

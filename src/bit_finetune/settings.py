@@ -17,8 +17,8 @@ from bit_finetune.hooks import (
     RunRecordHook,
     TrackingHook,
 )
-from bit_finetune.training.cluster import is_chief
-from bit_finetune.training.tracking import tracking_switched_on
+from bit_finetune.runtime.cluster import is_chief
+from bit_finetune.tracking import tracking_switched_on
 
 HOOKS = (
     ParameterValidationHook(),

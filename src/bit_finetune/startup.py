@@ -9,13 +9,13 @@ cores: commands that never need them (the data stages, ``kedro viz``, the CLI's 
 must not pay for it, and a full run pays for it inside the node that needs it, not as
 Kedro overhead. How the code keeps the rule:
 
-- catalog dataset types (``bit_finetune.datasets``) import TensorFlow, Keras and
+- catalog dataset types (``bit_finetune.catalog``) import TensorFlow, Keras and
   TensorFlow Datasets inside ``load``, ``save`` and ``preview`` only, never at module
   level, and never subclass a kedro-datasets type that does;
 - pipeline nodes import their TensorFlow-bound modules (``bit_finetune.training``,
   ``bit_finetune.evaluation``) inside the node body; ``bit_finetune.bit`` exports its
   model code on first use (its module ``__getattr__``);
-- shard records are encoded without TensorFlow (``datasets/shard_records.py``; also 3x
+- shard records are encoded without TensorFlow (``shards/records.py``; also 3x
   faster than ``tf.train.Example``).
 
 ``tests/test_startup.py`` guards the rule. What this module configures, once per

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from tracked_store import COMPARED, RUNS, write_store
 
-from bit_finetune.datasets.tracked_runs import TrackedRunsDataset
+from bit_finetune.catalog.tracked_runs import TrackedRunsDataset
 from bit_finetune.evaluation.comparison import (
     COMPARISON_COLUMNS,
     NO_RUNS,

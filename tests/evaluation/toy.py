@@ -18,8 +18,8 @@ import numpy as np
 import tensorflow as tf
 
 from bit_finetune.bit.description import DescribedModel
-from bit_finetune.datasets.shard_records import ShardPayload, make_example
-from bit_finetune.datasets.tfrecord_shards import ShardSet, TFRecordShardsDataset
+from bit_finetune.catalog.tfrecord_shards import ShardSet, TFRecordShardsDataset
+from bit_finetune.shards.records import ShardPayload, make_example
 
 LABEL_NAMES = ["red", "green", "blue"]
 IMAGE_SIZE = 8

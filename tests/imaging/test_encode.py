@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bit_finetune.datasets.source import ReadResult
+from bit_finetune.data.source import ReadResult
 from bit_finetune.imaging.encode import encode, encode_reads
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from PIL import ImageFile
 
-from bit_finetune.datasets.source import ReadResult
+from bit_finetune.data.source import ReadResult
 from bit_finetune.imaging import MAX_PIXELS, probe, probe_reads
 from tests.bad_images import HEADER_ONLY_PASSES, png_with_declared_size, write_corpus
 

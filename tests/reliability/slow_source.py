@@ -14,8 +14,8 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from bit_finetune.datasets import ImageFolderDataset
-from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.catalog import ImageFolderDataset
+from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
 
 
 class SlowSource(ImageSource):

@@ -29,8 +29,8 @@ from tiny_project import (
     variant_environment,
 )
 
-from bit_finetune.datasets import KerasModelDataset, ParquetTableDataset
-from bit_finetune.datasets.atomic import make_saves_atomic
+from bit_finetune.catalog import KerasModelDataset, ParquetTableDataset
+from bit_finetune.catalog.kedro_private import make_saves_atomic
 
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule"]
 
@@ -128,7 +128,7 @@ def test_partial_files_of_a_killed_save_are_removed_by_the_next(tmp_path):
 
 
 def test_datasets_that_are_atomic_already_or_not_local_are_left_alone(tmp_path):
-    from bit_finetune.datasets import SavedModelDataset, TFRecordShardsDataset
+    from bit_finetune.catalog import SavedModelDataset, TFRecordShardsDataset
 
     assert not make_saves_atomic(TFRecordShardsDataset(str(tmp_path / "shards")))
     assert not make_saves_atomic(SavedModelDataset(str(tmp_path / "serving")))

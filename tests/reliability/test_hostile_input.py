@@ -21,8 +21,8 @@ from reliability.hostile_files import (
 )
 from tiny_project import copy_project, variant_environment
 
-from bit_finetune.datasets import ImageFolderDataset
-from bit_finetune.datasets.tfrecord_shards import TFRecordShardsDataset
+from bit_finetune.catalog import ImageFolderDataset
+from bit_finetune.catalog.tfrecord_shards import TFRecordShardsDataset
 from bit_finetune.pipelines.filtering.nodes import filter_images
 from bit_finetune.pipelines.ingestion.nodes import index_images
 from bit_finetune.pipelines.preprocessing.nodes import write_shards
@@ -98,7 +98,7 @@ def run_data_nodes(root: Path, tmp: Path, verify: bool) -> dict[str, str]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("verify", [False, True], ids=["headers", "full-decode"])
 def test_every_hostile_file_is_kept_or_reported(hostile, tmp_path, verify, caplog):
-    with caplog.at_level(logging.INFO, logger="bit_finetune.datasets.image_folder"):
+    with caplog.at_level(logging.INFO, logger="bit_finetune.catalog.image_folder"):
         found = run_data_nodes(hostile.root, tmp_path, verify)
     check(found, hostile)
     assert f"skipped {len(hostile.hidden)} hidden file(s) or folder(s)" in caplog.text
@@ -177,7 +177,7 @@ def test_kedro_run_over_a_hostile_folder(hostile, tmp_path):
     """The data stages as a user runs them, in a process whose peak memory is measured."""
     project = tmp_path / "project"
     variant_environment(copy_project(project) / "conf", "hostile", catalog={"raw_images": {
-        "type": "bit_finetune.datasets.ImageFolderDataset", "path": str(hostile.root),
+        "type": "bit_finetune.catalog.ImageFolderDataset", "path": str(hostile.root),
         "extensions": list(EXTENSIONS),
     }})
     params = ("hyperrule.overrides.resize_size=32,hyperrule.overrides.crop_size=32,"

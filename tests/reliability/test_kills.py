@@ -26,7 +26,7 @@ from tiny_project import (
     variant_environment,
 )
 
-from bit_finetune.datasets import TFRecordShardsDataset
+from bit_finetune.catalog import TFRecordShardsDataset
 
 pytestmark = pytest.mark.slow
 

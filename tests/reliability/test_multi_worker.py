@@ -50,9 +50,9 @@ def cluster(prepared: Path, tmp_path: Path) -> tuple[Path, Path, Path]:
     workspace = tmp_path / "shared/training"
     for project in (chief, worker):
         variant_environment(project / "conf", "cluster", catalog={
-            "tfrecord_shards": {"type": "bit_finetune.datasets.TFRecordShardsDataset",
+            "tfrecord_shards": {"type": "bit_finetune.catalog.TFRecordShardsDataset",
                                 "path": str(chief / "data/05_model_input/shards")},
-            "training_workspace": {"type": "bit_finetune.datasets.WorkspaceDataset",
+            "training_workspace": {"type": "bit_finetune.catalog.WorkspaceDataset",
                                    "path": str(workspace)},
         })
     return Path(chief), Path(worker), workspace

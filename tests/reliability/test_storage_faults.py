@@ -38,9 +38,9 @@ from storage_faults import (
 )
 from tiny_project import copy_of, files, partial_files, recipe_folder, run_in_process, tiny
 
-from bit_finetune.datasets import SavedModelDataset, TFRecordShardsDataset
-from bit_finetune.datasets.keras_model import KerasModelDataset
-from bit_finetune.datasets.tfrecord_shards import (
+from bit_finetune.catalog import SavedModelDataset, TFRecordShardsDataset
+from bit_finetune.catalog.keras_model import KerasModelDataset
+from bit_finetune.catalog.tfrecord_shards import (
     IncompleteShardSetError,
     ShardDamagedError,
     ShardSet,

@@ -43,7 +43,7 @@ def main() -> None:
             cpu, [tf.config.LogicalDeviceConfiguration()] * args.logical_cpus
         )
 
-    from bit_finetune.datasets import TFRecordShardsDataset
+    from bit_finetune.catalog import TFRecordShardsDataset
     from bit_finetune.training.loop import train
     from bit_finetune.training.validation import ValidationData
     from tests.training.tiny import CROP, tiny_data, tiny_model, tiny_params, tiny_recipe

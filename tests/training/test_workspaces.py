@@ -140,11 +140,6 @@ def test_the_listing_marks_the_most_recently_used(root):
     assert newest[-4:] == ["R14x0.25", "random", "32", "96"]
 
 
-def test_human_sizes():
-    assert [ws.human_size(n) for n in (999, 1000, 12_345_678, 3 * 10**12)] == [
-        "999 B", "1.0 kB", "12.3 MB", "3.0 TB"]  # fmt: skip
-
-
 def test_the_same_recipe_gets_its_folder_back_silently(root, caplog):
     with caplog.at_level(logging.INFO):
         folder = ws.recipe_workspace(root, record(), resume=True, chief=True)
@@ -203,4 +198,3 @@ def test_remove_deletes_the_folders_and_counts_the_bytes(root):
     assert ws.remove(older) == older[0].bytes
     assert [w.name for w in ws.workspaces(root)] == [ws.workspace_name(record(batch_size=32))]
     assert (root / "train-0123.npz").exists()
-

@@ -19,8 +19,15 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from bit_finetune.bit.published import PUBLISHED, PublishedWeights, published_weights
-from bit_finetune.bit.specs import ARCHITECTURES, OFFICIAL, SMALL, Architecture, get_architecture
+from bit_finetune.core.architectures import (
+    ARCHITECTURES,
+    OFFICIAL,
+    SMALL,
+    Architecture,
+    get_architecture,
+)
+from bit_finetune.core.published import PUBLISHED, PublishedWeights, published_weights
+from bit_finetune.errors import WeightsDownloadError
 
 if TYPE_CHECKING:
     from keras import Model as Classifier
@@ -39,7 +46,6 @@ _WHERE = {
     "describe": "description",
     "freeze_below": "classifier",
     "head_model": "classifier",
-    "WeightsDownloadError": "download",
     "cache_folder": "download",
     "resolve_weights": "download",
     "HubBackbone": "hub",

@@ -13,7 +13,7 @@ from typing import Any
 import keras
 
 from bit_finetune.bit.layers import StandardizedConv2D
-from bit_finetune.bit.specs import STAGE_STRIDES, Architecture, get_architecture
+from bit_finetune.core.architectures import STAGE_STRIDES, Architecture, get_architecture
 
 GROUP_NORM_EPSILON = 1e-5
 

@@ -11,7 +11,7 @@ from bit_finetune.bit.description import DescribedModel, classifier_name
 from bit_finetune.bit.hub import HubBackbone, saved_model_backbone
 from bit_finetune.bit.layers import InputScaling
 from bit_finetune.bit.npz import load_npz
-from bit_finetune.bit.specs import ARCHITECTURES, Architecture, get_architecture
+from bit_finetune.core.architectures import ARCHITECTURES, Architecture, get_architecture
 from bit_finetune.errors import ArchitectureError, FinetuneError
 
 NATIVE_RANGE = (-1.0, 1.0)

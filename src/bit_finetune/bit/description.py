@@ -14,7 +14,7 @@ from typing import Any
 
 import keras
 
-from bit_finetune.bit.specs import ARCHITECTURES, Architecture, get_architecture
+from bit_finetune.core.architectures import ARCHITECTURES, Architecture, get_architecture
 
 
 @dataclass(frozen=True)

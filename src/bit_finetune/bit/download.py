@@ -31,9 +31,9 @@ import aiohttp
 import fsspec
 from tqdm.auto import tqdm
 
-from bit_finetune.bit.published import BASE_URL, published_weights
-from bit_finetune.errors import WeightsError
-from bit_finetune.training.checkpoints import atomic_write_text
+from bit_finetune.core.files import atomic_write_text, file_sha256
+from bit_finetune.core.published import BASE_URL, published_weights
+from bit_finetune.errors import WeightsDownloadError
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +42,6 @@ CHUNK = 1 << 20
 # Fail fast offline; a stalled transfer fails after a minute instead of hanging.
 TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=60)
 POLL_SECONDS = 1.0
-
-
-class WeightsDownloadError(WeightsError):
-    """Published weights could not be downloaded, or did not arrive in time."""
 
 
 def cache_folder(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -144,7 +140,7 @@ def _adopted(path: Path) -> bool:
     record never comes from an unfinished download."""
     if record_path(path).exists():
         return False
-    size, digest = path.stat().st_size, _sha256(path)
+    size, digest = path.stat().st_size, file_sha256(path)
     _write_record(path, None, size, digest)
     logger.info("Recorded %s, found in the weights cache (SHA-256 %s)", path, digest)
     return True
@@ -156,7 +152,7 @@ def _matches_record(path: Path) -> bool:
         size = path.stat().st_size
     except (OSError, ValueError):
         return False
-    return size == record.get("size") and _sha256(path) == record.get("sha256")
+    return size == record.get("size") and file_sha256(path) == record.get("sha256")
 
 
 def _download(url: str, path: Path, progress: bool) -> None:
@@ -216,14 +212,6 @@ def _write_record(path: Path, url: str | None, size: int, digest: str) -> None:
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     atomic_write_text(record_path(path), json.dumps(record, indent=2) + "\n")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _state(path: Path) -> tuple[int, int, int] | None:

@@ -31,7 +31,7 @@ import tensorflow as tf
 
 from bit_finetune.bit.backbone import build_backbone
 from bit_finetune.bit.npz import has_official_names, load_official_weights
-from bit_finetune.bit.specs import Architecture
+from bit_finetune.core.architectures import Architecture
 from bit_finetune.errors import WeightsError
 
 logger = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from bit_finetune.datasets.shard_records import parse_example, record_features
 from bit_finetune.evaluation.metrics import TOP5, top_k
-from bit_finetune.training.augment import eval_transform
+from bit_finetune.shards.records import parse_example, record_features
+from bit_finetune.shards.transforms import eval_transform
 
 KEY_FEATURES = {key: record_features()[key] for key in ("id", "label")}
 READ_BATCH = 4096
@@ -205,7 +205,7 @@ def eval_batches(
     files: Sequence[str], image_size: int, crop_size: int, batch_size: int
 ) -> tf.data.Dataset:
     """Batches of ``batch_size`` records of ``files`` in their evaluation view (see
-    :func:`~bit_finetune.training.augment.eval_transform`): ``{"position": int64,
+    :func:`~bit_finetune.shards.transforms.eval_transform`): ``{"position": int64,
     "image": float32 [crop, crop, 3], "label": int64}``, ready for
     ``experimental_distribute_dataset`` (sharded by element, the last batch partial)."""
     transform = eval_transform(crop_size)

@@ -21,7 +21,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps
 
-from bit_finetune.datasets.source import ReadResult
+from bit_finetune.data.source import ReadResult
 from bit_finetune.imaging.probe import EXIF_ORIENTATION, MAX_PIXELS
 from bit_finetune.imaging.workers import exit_with
 

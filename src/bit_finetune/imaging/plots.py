@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bit_finetune.datasets.splits import split_order
+from bit_finetune.data.splits import split_order
 from bit_finetune.hyperrule import SMALL_IMAGE_AREA
 
 

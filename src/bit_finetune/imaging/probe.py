@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
-from bit_finetune.datasets.source import ReadResult
+from bit_finetune.data.source import ReadResult
 from bit_finetune.imaging.workers import exit_with
 
 MAX_PIXELS = 100_000_000

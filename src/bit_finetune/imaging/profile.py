@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from bit_finetune.datasets.splits import split_order
+from bit_finetune.data.splits import split_order
 from bit_finetune.hyperrule import SMALL_IMAGE_AREA
 from bit_finetune.imaging.probe import ImageProbe
 

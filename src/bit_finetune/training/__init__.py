@@ -1,2 +1,2 @@
-"""Kedro-free training library: schedule, input pipeline, strategy, loop, export and
-the training curves."""
+"""Kedro-free training library: the HyperRule schedule, the input pipeline, the loop,
+checkpoints and workspaces, head-only features and the training curves."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from bit_finetune.datasets.atomic import staged_file
+from bit_finetune.core.files import atomic_write_text
 from bit_finetune.training.workspaces import RECIPE
 
 PRECISION = "precision.json"
@@ -28,12 +28,6 @@ VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validat
 HISTORY_COLUMNS = [
     "step", "loss", "learning_rate", "accuracy", "images_per_second", *VALIDATION_COLUMNS
 ]  # fmt: skip
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (:func:`~bit_finetune.datasets.atomic.staged_file`)."""
-    with staged_file(path, "w", encoding="utf-8") as f:
-        f.write(text)
 
 
 def write_recipe(workspace: Path, record: Mapping[str, Any]) -> None:

@@ -11,8 +11,6 @@ any change computes them anew.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import time
@@ -25,7 +23,7 @@ import tensorflow as tf
 
 from bit_finetune.bit.classifier import feature_extractor
 from bit_finetune.config import ModelParams
-from bit_finetune.datasets.atomic import StagedLocalFileSystem
+from bit_finetune.core.files import StagedLocalFileSystem, content_hash
 from bit_finetune.evaluation.inference import split_outputs
 from bit_finetune.training.inputs import TrainData
 
@@ -46,7 +44,7 @@ def feature_key(shards: Any, crop_size: int, model: ModelParams, split: str = SP
         "crop_size": crop_size,
         "weights": weights,
     }
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+    return content_hash(content)
 
 
 def split_features(

@@ -14,11 +14,11 @@ import keras
 
 from bit_finetune import bit
 from bit_finetune.config import TrainingParams
-from bit_finetune.training.cluster import is_chief
+from bit_finetune.runtime.cluster import is_chief
+from bit_finetune.runtime.strategy import choose_strategy
 from bit_finetune.training.features import SPLIT, feature_data, split_features
 from bit_finetune.training.inputs import TrainData
 from bit_finetune.training.loop import Trainer, TrainingResult
-from bit_finetune.training.strategy import choose_strategy
 from bit_finetune.training.validation import VALIDATION, ValidationData, validation_examples
 from bit_finetune.training.workspaces import recipe_record, recipe_workspace
 

@@ -15,8 +15,9 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from bit_finetune import tracking
 from bit_finetune.training import checkpoints as ckpt
-from bit_finetune.training import summaries, tracking
+from bit_finetune.training import summaries
 
 
 class History:

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from bit_finetune.config import AugmentParams
-from bit_finetune.training.augment import feature_transform, mixup, seed_stream, train_transform
+from bit_finetune.shards.transforms import feature_transform, mixup, seed_stream, train_transform
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class TrainData:
 
     Iterate the data inside ``naming_damage()``: there a record of a shard file that
     cannot be read (damaged after it was verified) stops with a
-    :class:`~bit_finetune.datasets.tfrecord_shards.ShardDamagedError` naming the file.
+    :class:`~bit_finetune.catalog.tfrecord_shards.ShardDamagedError` naming the file.
     """
 
     read: Callable[[list[str] | None], tf.data.Dataset]
@@ -119,9 +119,9 @@ def train_dataset(
     when on, blends them as it blends images).
 
     Images are uint8 pixels when they were only cut and flipped (the train step scales
-    them with :func:`~bit_finetune.training.augment.as_unit_float`), float32 in [0, 1]
+    them with :func:`~bit_finetune.shards.transforms.as_unit_float`), float32 in [0, 1]
     when they were resized or mixed (see
-    :func:`~bit_finetune.training.augment.train_transform`).
+    :func:`~bit_finetune.shards.transforms.train_transform`).
     """
     shuffle_seed, augment_seed, mixup_seed = seeds
     per_replica = context.get_per_replica_batch_size(int(recipe["batch_size"]))

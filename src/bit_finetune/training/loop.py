@@ -33,24 +33,18 @@ import pandas as pd
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from bit_finetune import tracking
 from bit_finetune.config import TrainingParams
-from bit_finetune.datasets.atomic import raise_if_out_of_room
-from bit_finetune.errors import ConfigError, UserError
-from bit_finetune.training import checkpoints as ckpt
-from bit_finetune.training import micro_batch, steps, summaries, tracking
-from bit_finetune.training.augment import as_unit_float
-from bit_finetune.training.cluster import is_chief
-from bit_finetune.training.history import History
-from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
-from bit_finetune.training.precision import (
+from bit_finetune.core.files import raise_if_out_of_room
+from bit_finetune.errors import ConfigError, WorkerLostError
+from bit_finetune.runtime.cluster import is_chief
+from bit_finetune.runtime.precision import (
     CANDIDATES,
     PrecisionChoice,
     choose_precision,
     time_candidates,
 )
-from bit_finetune.training.resume import restore_newest_readable
-from bit_finetune.training.schedule import HyperRuleSchedule
-from bit_finetune.training.strategy import (
+from bit_finetune.runtime.strategy import (
     accelerator,
     choose_strategy,
     dtype_policy,
@@ -58,6 +52,13 @@ from bit_finetune.training.strategy import (
     use_xla,
     worker_devices,
 )
+from bit_finetune.shards.transforms import as_unit_float
+from bit_finetune.training import checkpoints as ckpt
+from bit_finetune.training import micro_batch, steps, summaries
+from bit_finetune.training.history import History
+from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
+from bit_finetune.training.resume import restore_newest_readable
+from bit_finetune.training.schedule import HyperRuleSchedule
 from bit_finetune.training.validation import (
     Scores,
     ValidationData,
@@ -78,10 +79,6 @@ PEER_FAILURES = (
     tf.errors.DeadlineExceededError,
     tf.errors.AbortedError,
 )
-
-
-class WorkerLostError(UserError, RuntimeError):
-    """Another worker of a multi-worker cluster died or stopped answering."""
 
 
 @dataclass(frozen=True)

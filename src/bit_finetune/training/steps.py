@@ -14,7 +14,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from bit_finetune.training.augment import as_unit_float
+from bit_finetune.shards.transforms import as_unit_float
 
 Gradients = Callable[[tf.Tensor, tf.Tensor], tuple[list[tf.Tensor], tf.Tensor, tf.Tensor]]
 """``(images, labels) -> (gradients, loss share, correct predictions)``."""

@@ -18,7 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from bit_finetune.evaluation.inference import eval_batches, sharded_by_example
-from bit_finetune.training.augment import as_unit_float
+from bit_finetune.shards.transforms import as_unit_float
 
 VALIDATION = "validation"
 POINTS = 10  # validation passes per run with eval_every: auto, besides the last step

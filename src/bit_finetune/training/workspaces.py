@@ -21,7 +21,6 @@ import logging
 import os
 import re
 import shutil
-import stat
 import time
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bit_finetune.config import TrainingParams
+from bit_finetune.core.files import content_hash, human_size, usage
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ def recipe_record(
         "seed": params.seed,
         "data": None if train_split is None else dict(train_split),
     }
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-    return {"sha256": digest, **content}
+    return {"sha256": content_hash(content), **content}
 
 
 def _weights_content(weights: str) -> dict[str, str]:
@@ -116,20 +115,6 @@ def latest_step(folder: Path) -> int:
     except (OSError, ValueError):  # missing, or not text (a damaged state file)
         return 0
     return int(found[1]) if found else 0
-
-
-def usage(path: Path) -> tuple[int, int]:
-    """Files under ``path`` (``path`` itself when a file) and their bytes; files removed
-    meanwhile (old checkpoints of a running training) are left out."""
-    count = size = 0
-    for entry in path.rglob("*") if path.is_dir() else [path]:
-        try:
-            info = entry.stat()
-        except FileNotFoundError:
-            continue
-        if stat.S_ISREG(info.st_mode):
-            count, size = count + 1, size + info.st_size
-    return count, size
 
 
 @dataclass(frozen=True)
@@ -228,15 +213,6 @@ def remove(doomed: Sequence[Workspace]) -> int:
     for workspace in doomed:
         shutil.rmtree(workspace.path)
     return sum(w.bytes for w in doomed)
-
-
-def human_size(size: float) -> str:
-    """``12.3 MB``: bytes in decimal units."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000:
-            return f"{size:.0f} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} TB"
 
 
 LISTING = (

@@ -1,5 +1,5 @@
 """The ingestion node: its parameters, its outputs and its wiring (the index itself:
-``tests/datasets/test_image_index.py``)."""
+``tests/data/test_image_index.py``)."""
 
 from __future__ import annotations
 

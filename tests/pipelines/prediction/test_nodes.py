@@ -16,7 +16,7 @@ from kedro.framework.startup import bootstrap_project
 from PIL import Image
 from tiny_project import copy_project
 
-from bit_finetune.datasets import ImageFolderDataset, SavedModelDataset
+from bit_finetune.catalog import ImageFolderDataset, SavedModelDataset
 from bit_finetune.hyperrule import derive
 from bit_finetune.pipelines.prediction.nodes import predict_images
 from tests.pipelines.prediction.tiny_serving import NAMES, export_tiny_model

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from bit_finetune.bit import build_classifier
-from bit_finetune.datasets import SavedModelDataset
-from bit_finetune.training.export import serving_module
+from bit_finetune.catalog import SavedModelDataset
+from bit_finetune.serving.export import serving_module
 
 NAMES = ("cat", "dog", "bird")
 CROP = 24

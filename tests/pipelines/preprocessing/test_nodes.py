@@ -1,5 +1,5 @@
 """The write_shards node: its parameters and the shard set its plan saves (the plan
-itself: ``tests/datasets/test_shard_plan.py``)."""
+itself: ``tests/shards/test_plan.py``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.preprocessing.nodes import write_shards
-from tests.datasets.shard_inputs import LABELS, BytesSource, image, index, saved
+from tests.shards.shard_inputs import LABELS, BytesSource, image, index, saved
 
 
 def test_the_shards_take_the_hyperrule_size_and_the_label_map(tmp_path: Path):

@@ -11,7 +11,7 @@ from kedro.io import DataCatalog, MemoryDataset
 from kedro.runner import SequentialRunner
 from matplotlib.figure import Figure
 
-from bit_finetune.datasets.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
 from bit_finetune.imaging import probe_reads
 from bit_finetune.imaging.profile import PROFILE_COLUMNS
 from bit_finetune.pipelines.profiling import create_pipeline

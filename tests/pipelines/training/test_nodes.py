@@ -16,7 +16,7 @@ from weights_server import npz_bytes, serve
 
 from bit_finetune import bit
 from bit_finetune.bit import Description, describe
-from bit_finetune.datasets import SavedModelDataset, WorkspaceDataset
+from bit_finetune.catalog import SavedModelDataset, WorkspaceDataset
 from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.training.nodes import (
     export_serving_model,

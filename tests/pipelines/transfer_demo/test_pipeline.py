@@ -10,8 +10,8 @@ import pytest
 from tiny_project import as_cli, copy_project, kedro, recipe_folder
 
 from bit_finetune.bit import Description, describe
+from bit_finetune.catalog import KerasModelDataset
 from bit_finetune.config import validate_all
-from bit_finetune.datasets import KerasModelDataset
 from bit_finetune.pipeline_registry import register_pipelines
 from bit_finetune.pipelines.transfer_demo import transfer_demo
 from bit_finetune.pipelines.transfer_demo.nodes import start_from

@@ -37,7 +37,7 @@ def evaluate_classifier(
     """
     from bit_finetune.evaluation import scoring
     from bit_finetune.evaluation.inference import predict_split
-    from bit_finetune.training.strategy import choose_strategy
+    from bit_finetune.runtime.strategy import choose_strategy
 
     settings = stage_params("evaluation", params)
     names = list(label_map["names"])

@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 
 from bit_finetune.config import stage_params
-from bit_finetune.datasets.image_index import build_index
-from bit_finetune.datasets.source import ImageSource
+from bit_finetune.data.image_index import build_index
+from bit_finetune.data.source import ImageSource
 
 
 def index_images(

@@ -1,4 +1,4 @@
-"""Node of the prediction stage: a thin call into :mod:`bit_finetune.prediction`
+"""Node of the prediction stage: a thin call into :mod:`bit_finetune.serving.prediction`
 (imported inside the node, so that registering the pipelines does not import TensorFlow).
 """
 
@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from bit_finetune.config import stage_params
-from bit_finetune.datasets.source import ImageSource
+from bit_finetune.data.source import ImageSource
 
 logger = logging.getLogger(__name__)
 
@@ -26,7 +26,7 @@ def predict_images(
     Images are resized to the HyperRule resize size as the training images were; broken
     files get a row with an ``error`` instead of a prediction.
     """
-    from bit_finetune import prediction
+    from bit_finetune.serving import prediction
 
     settings = stage_params("prediction", params)
     logger.info("Predicting %s", prediction_images.describe())

@@ -1,4 +1,4 @@
-"""Nodes of the preprocessing stage (:mod:`bit_finetune.datasets.shard_plan` plans the
+"""Nodes of the preprocessing stage (:mod:`bit_finetune.shards.plan` plans the
 shards)."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 
 from bit_finetune.config import PreprocessingParams, stage_params
-from bit_finetune.datasets.shard_plan import plan_shards
-from bit_finetune.datasets.shard_records import ShardPayload
-from bit_finetune.datasets.source import ImageSource
+from bit_finetune.data.source import ImageSource
+from bit_finetune.shards.plan import plan_shards
+from bit_finetune.shards.records import ShardPayload
 
 
 def write_shards(

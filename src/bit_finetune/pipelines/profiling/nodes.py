@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
 from bit_finetune.config import stage_params
-from bit_finetune.datasets.source import ImageSource
+from bit_finetune.data.source import ImageSource
 from bit_finetune.imaging import ImageProbe, probe_reads
 from bit_finetune.imaging.plots import class_balance_figure, resolution_figure
 from bit_finetune.imaging.profile import profile_table, summarise

@@ -16,11 +16,11 @@ from matplotlib.figure import Figure
 from bit_finetune import bit
 from bit_finetune.config import stage_params
 from bit_finetune.errors import naming_keys
-from bit_finetune.training.cluster import is_chief
+from bit_finetune.runtime.cluster import is_chief
 from bit_finetune.training.plots import training_curves_figure
 
 if TYPE_CHECKING:
-    from bit_finetune.training.export import ServingModule
+    from bit_finetune.serving.export import ServingModule
 else:
     ServingModule = Any  # a tf.Module: named here without importing TensorFlow
 
@@ -85,7 +85,7 @@ def export_serving_model(
     classifier: bit.Classifier, hyperrule: dict[str, Any], label_map: dict[str, Any]
 ) -> ServingModule:
     """Wrap the classifier with resizing to the crop size and its label names."""
-    from bit_finetune.training.export import serving_module
+    from bit_finetune.serving.export import serving_module
 
     return serving_module(classifier, int(hyperrule["crop_size"]), label_map["names"])
 

@@ -1,0 +1,2 @@
+"""Image sources and what is made of them before any pixel is read: the source contract,
+the image index, the splits and the walk of a folder."""

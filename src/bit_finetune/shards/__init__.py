@@ -1,0 +1,2 @@
+"""TFRecord shards: the record schema, the shard plan that streams encoded records, and the
+transforms that turn a parsed record into a training or evaluation example."""

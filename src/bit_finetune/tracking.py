@@ -1,0 +1,278 @@
+"""Experiment tracking: what a run records in MLflow.
+
+kedro-mlflow (the ``mlflow`` extra) starts one MLflow run per ``kedro run``, logs the
+parameters the nodes read and ends the run; this module adds the rest while that run is
+active: its name and tags, the HyperRule's values, the dataset's size, the precision
+training chose, the step metrics as training logs them, the final scores, the artefacts
+and the classifier as an MLflow model.
+
+Every function is a no-op when no MLflow run is active (tracking switched off, the extra
+not installed, a worker that is not the chief), and none imports MLflow before
+kedro-mlflow has: a run without tracking never loads it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import sys
+import time
+from collections.abc import Mapping
+from importlib.metadata import version
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pandas as pd
+
+from bit_finetune.errors import ConfigError, TrackingServerError
+from bit_finetune.evaluation.report import HYPERRULE_KEYS
+from bit_finetune.runtime.cluster import is_chief
+
+logger = logging.getLogger(__name__)
+
+SWITCH = "BIT_FINETUNE_TRACKING"
+ON, OFF = ("on", "1", "true", "yes"), ("off", "0", "false", "no")
+STEP_METRICS = ("loss", "accuracy", "learning_rate", "images_per_second", "val_loss", "val_accuracy")
+SCORES = ("top1", "top5", "macro_f1")
+WORKSPACE_TAG = "bit_finetune.workspace"
+RESUMED_TAG = "bit_finetune.resumed_from"
+
+
+def tracking_switched_on() -> bool:
+    """Whether ``BIT_FINETUNE_TRACKING`` (default ``on``) lets runs be tracked."""
+    value = os.environ.get(SWITCH, "on").strip().lower()
+    if value not in ON + OFF:
+        raise ConfigError(f"{SWITCH}={value!r}: use on or off")
+    return value in ON
+
+
+def tracking_enabled() -> bool:
+    """Whether this process tracks its run: switched on, the ``mlflow`` extra installed,
+    and the chief of its cluster (or no cluster)."""
+    return tracking_switched_on() and is_chief() and bool(importlib.util.find_spec("kedro_mlflow"))
+
+
+def _active() -> ModuleType | None:
+    """MLflow, when kedro-mlflow has imported it and a run is active."""
+    mlflow = sys.modules.get("mlflow")
+    return mlflow if mlflow is not None and mlflow.active_run() is not None else None
+
+
+def check_server(uri: str, timeout: float = 10.0) -> None:
+    """Raise :class:`TrackingServerError` unless the tracking server at ``uri`` (http or
+    https; a local store needs no check) answers MLflow's health check."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import fsspec
+
+    url = uri.rstrip("/") + "/health"
+    try:
+        fsspec.filesystem("http", client_kwargs={"timeout": _timeout(timeout)}).cat_file(url)
+    except Exception as exc:  # noqa: BLE001 - any failure to answer is the same to the user
+        raise TrackingServerError(
+            f"mlflow.yml server.mlflow_tracking_uri: {uri} does not answer ({_reason(exc)}); "
+            f"start the tracking server, point mlflow_tracking_uri at one that answers, or run "
+            f"with {SWITCH}=off. Nothing was run."
+        ) from None
+
+
+def _timeout(seconds: float) -> Any:
+    import aiohttp
+
+    return aiohttp.ClientTimeout(total=seconds)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".rstrip(": ") if str(exc) else type(exc).__name__
+
+
+def name_run(env: str, architecture: str, weights: str, kedro_run_id: str | None,
+             git_commit: str | None) -> None:
+    """Name the active run after the environment, architecture and weights; tag it with
+    them, the Kedro run id and the git commit; log which run, experiment and store it is."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    label = weights_label(weights)
+    tags = {
+        "mlflow.runName": f"{env} {architecture} {label}",
+        "bit_finetune.env": env,
+        "bit_finetune.architecture": architecture,
+        "bit_finetune.weights": label,
+        "kedro.run_id": kedro_run_id,
+        "mlflow.source.git.commit": git_commit,
+    }
+    mlflow.set_tags({key: value for key, value in tags.items() if value})
+    run = mlflow.active_run().info
+    logger.info("MLflow run '%s' (%s) in experiment '%s' of %s", tags["mlflow.runName"],
+                run.run_id, mlflow.get_experiment(run.experiment_id).name,
+                mlflow.get_tracking_uri())
+
+
+def weights_label(weights: str) -> str:
+    """A short name for the weights: ``random``, a published name, or a file or handle's
+    last part (``/cache/BiT-M-R50x1.npz`` -> ``BiT-M-R50x1.npz``), with the model's name
+    before a version number (``https://tfhub.dev/google/bit/m-r50x1/1`` -> ``m-r50x1/1``)."""
+    parts = weights.rstrip("/").split("/")
+    return "/".join(parts[-2:] if parts[-1].isdigit() and len(parts) > 1 else parts[-1:])
+
+
+def log_hyperrule(hyperrule: Mapping[str, Any]) -> None:
+    """The HyperRule's values as ``rule.<key>`` parameters; each override's reason as the
+    tag ``rule.<key>.override``."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    mlflow.log_params({f"rule.{key}": _param(hyperrule[key]) for key in HYPERRULE_KEYS})
+    overrides = hyperrule.get("overrides") or {}
+    mlflow.set_tags(
+        {f"rule.{key}.override": str(value.get("reason") or "no reason given")
+         for key, value in overrides.items()}
+    )
+
+
+def log_profile(profile_summary: Mapping[str, Any]) -> None:
+    """The dataset's size and class count, from the profile, as ``data.*`` parameters."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    splits = profile_summary.get("per_split") or {}
+    mlflow.log_params(
+        {
+            "data.images": profile_summary["examples"],
+            "data.decodable": profile_summary["decodable"],
+            "data.classes": len(profile_summary.get("per_class") or {}),
+            **{f"data.{split}_images": count for split, count in splits.items()},
+        }
+    )
+
+
+def log_scores(metrics: Mapping[str, Any]) -> None:
+    """The evaluation's top-1, top-5 and macro F1 per split, as ``<split>.<score>``."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    mlflow.log_metrics(
+        {f"{split}.{score}": float(values[score])
+         for split, values in metrics.items() if split != "model"
+         for score in SCORES if score in values}
+    )
+
+
+def log_step(row: Mapping[str, Any]) -> None:
+    """One row of the training history as MLflow step metrics (empty columns left out)."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    mlflow.log_metrics(_step_values(row), step=int(row["step"]))
+
+
+def _step_values(row: Mapping[str, Any]) -> dict[str, float]:
+    return {name: float(row[name]) for name in STEP_METRICS
+            if name in row and not math.isnan(row[name])}  # fmt: skip
+
+
+def log_precision(record: Mapping[str, Any]) -> None:
+    """The precision training uses, why, and (when ``auto`` timed it) both candidates'
+    images per second, as ``precision.*`` parameters (a precision record of
+    :mod:`bit_finetune.runtime.precision`; empty values left out)."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    names = ("chosen", "reason", "cpu_flags", "float32_images_per_second",
+             "bfloat16_images_per_second")
+    values = {f"precision.{name}": _param(record.get(name)) for name in names}
+    values = {key: round(value, 1) if isinstance(value, float) else value
+              for key, value in values.items()}
+    mlflow.log_params({key: value for key, value in values.items() if value not in (None, "")})
+
+
+def start_training(workspace: Path, start: int, history: pd.DataFrame) -> None:
+    """Tie the active run to the recipe's ``workspace``. A training that resumes (or
+    restores) at step ``start`` > 0 links the run that trained there last
+    (``bit_finetune.resumed_from``; a run a kill left RUNNING is marked KILLED) and logs the
+    restored ``history``, so the run's curves start at step 1."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    run = mlflow.active_run()
+    mlflow.set_tag(WORKSPACE_TAG, workspace.name)
+    if start == 0:
+        return
+    client = mlflow.MlflowClient()
+    earlier = [
+        found
+        for found in client.search_runs(
+            [run.info.experiment_id],
+            filter_string=f"tags.`{WORKSPACE_TAG}` = '{workspace.name}'",
+            order_by=["attributes.start_time DESC"],
+        )
+        if found.info.run_id != run.info.run_id
+    ]
+    if earlier:
+        last = earlier[0].info
+        mlflow.set_tag(RESUMED_TAG, last.run_id)
+        if last.status == "RUNNING":
+            client.set_terminated(last.run_id, "KILLED")
+        logger.info("MLflow run %s continues run %s (%s)", run.info.run_id, last.run_id,
+                    "killed" if last.status == "RUNNING" else last.status.lower())
+    now = int(time.time() * 1000)
+    restored = [mlflow.entities.Metric(name, value, now, int(row["step"]))
+                for row in history.to_dict("records")
+                for name, value in _step_values(row).items()]  # fmt: skip
+    if restored:
+        client.log_batch(run.info.run_id, metrics=restored)  # in chunks the store accepts
+
+
+def log_artifact(value: Any, path: str) -> None:
+    """An artefact of the run at ``path`` in its artifact store: a figure as PNG, text as
+    is, a mapping as JSON, a table as CSV."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    if isinstance(value, str):
+        mlflow.log_text(value, path)
+    elif isinstance(value, Mapping):
+        mlflow.log_dict(dict(value), path)
+    elif isinstance(value, pd.DataFrame):
+        mlflow.log_text(value.to_csv(index=False), path)
+    else:
+        mlflow.log_figure(value, path)
+
+
+def log_classifier(serving: Any, name: str = "classifier") -> None:
+    """The exported classifier as an MLflow model (TensorFlow flavour): uint8 images
+    ``[N, H, W, 3]`` of any size in, class probabilities out; the label names in its
+    metadata. ``mlflow models serve -m runs:/<run id>/classifier`` serves it."""
+    mlflow = _active()
+    if mlflow is None:
+        return
+    import mlflow.tensorflow
+    import numpy as np
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Schema, TensorSpec
+
+    from bit_finetune.serving.export import ProbabilitiesModule
+
+    names = [label.decode() for label in serving.label_names.numpy()]
+    signature = ModelSignature(
+        inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, -1, -1, 3))]),
+        outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, len(names)))]),
+    )
+    mlflow.tensorflow.log_model(
+        ProbabilitiesModule(serving),
+        name=name,
+        signature=signature,
+        # A SavedModel needs TensorFlow alone: named here, not inferred by loading the
+        # model again in a subprocess (seconds).
+        pip_requirements=[f"tensorflow=={version('tensorflow')}"],
+        metadata={"label_names": names, "image_size": serving.image_size},
+    )
+
+
+def _param(value: Any) -> Any:
+    """A list as numbers separated by spaces, as the command line takes it."""
+    return " ".join(str(item) for item in value) if isinstance(value, (list, tuple)) else value
