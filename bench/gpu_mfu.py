@@ -34,7 +34,7 @@ from common import emit, result
 
 from bit_finetune import bit
 from bit_finetune.config import stage_params
-from bit_finetune.runtime.strategy import dtype_policy
+from bit_finetune.runtime.precision import dtype_policy
 from bit_finetune.training.inputs import TrainData
 from bit_finetune.training.loop import train
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from tiny_project import copy_project, kedro
 
-from bit_finetune.training.workspaces import workspace_name
+from bit_finetune.training.recipe import workspace_name
 from tests.training.hand_made import record, write_workspace
 
 pytestmark = pytest.mark.slow

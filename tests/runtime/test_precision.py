@@ -207,3 +207,27 @@ def test_the_trainer_times_real_steps_of_each_policy(monkeypatch, tmp_path):
     choice = trainer.precision
     assert choice.reason == "timed" and choice.policy in (FLOAT32, BFLOAT16)
     assert choice.float32_images_per_second > 0 and choice.bfloat16_images_per_second > 0
+
+
+@pytest.mark.parametrize(
+    ("setting", "device", "policy"),
+    [
+        ("auto", "cpu", "float32"),
+        ("auto", "gpu", "mixed_bfloat16"),
+        ("auto", "tpu", "mixed_bfloat16"),
+        ("off", "gpu", "float32"),
+        ("bfloat16", "cpu", "mixed_bfloat16"),
+        ("float16", "gpu", "mixed_float16"),
+    ],
+)
+def test_precision_policy(setting, device, policy):
+    assert precision.precision_policy(setting, device) == policy
+
+
+def test_dtype_policy_applies_while_building_and_is_restored():
+    before = keras.config.dtype_policy().name
+    with precision.dtype_policy("mixed_bfloat16"):
+        layer = keras.layers.Dense(2)
+        layer.build((None, 3))
+    assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
+    assert keras.config.dtype_policy().name == before

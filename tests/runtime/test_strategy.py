@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
-import keras
 import pytest
 import tensorflow as tf
 
 from bit_finetune.errors import ConfigError
+from bit_finetune.runtime import precision
 from bit_finetune.runtime import strategy as st
 from bit_finetune.runtime.cluster import is_chief
 
@@ -83,21 +83,6 @@ def test_unknown_strategy_is_rejected():
 
 
 @pytest.mark.parametrize(
-    ("setting", "device", "policy"),
-    [
-        ("auto", "cpu", "float32"),
-        ("auto", "gpu", "mixed_bfloat16"),
-        ("auto", "tpu", "mixed_bfloat16"),
-        ("off", "gpu", "float32"),
-        ("bfloat16", "cpu", "mixed_bfloat16"),
-        ("float16", "gpu", "mixed_float16"),
-    ],
-)
-def test_precision_policy(setting, device, policy):
-    assert st.precision_policy(setting, device) == policy
-
-
-@pytest.mark.parametrize(
     ("setting", "device", "on"),
     [
         ("auto", "cpu", False),
@@ -113,18 +98,9 @@ def test_xla(setting, device, on):
 
 def test_bad_precision_and_xla_settings_name_the_key():
     with pytest.raises(ConfigError, match="training.mixed_precision"):
-        st.precision_policy("int8", "gpu")
+        precision.precision_policy("int8", "gpu")
     with pytest.raises(ConfigError, match="training.xla"):
         st.use_xla("maybe", "gpu")
-
-
-def test_dtype_policy_applies_while_building_and_is_restored():
-    before = keras.config.dtype_policy().name
-    with st.dtype_policy("mixed_bfloat16"):
-        layer = keras.layers.Dense(2)
-        layer.build((None, 3))
-    assert layer.compute_dtype == "bfloat16" and layer.variable_dtype == "float32"
-    assert keras.config.dtype_policy().name == before
 
 
 @pytest.mark.parametrize(

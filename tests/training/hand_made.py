@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bit_finetune.config import stage_params
-from bit_finetune.training.workspaces import recipe_record, workspace_name
+from bit_finetune.training.recipe import recipe_record, workspace_name
 
 TRAIN_SPLIT = {
     "count": 96,

@@ -8,12 +8,11 @@ import time
 import pandas as pd
 import tensorflow as tf
 
-from bit_finetune.training import checkpoints as ckpt
-from bit_finetune.training.history import History
+from bit_finetune.training.history import HISTORY_COLUMNS, History, empty_history
 
 
 def history(rows: pd.DataFrame | None = None) -> History:
-    rows = ckpt.empty_history() if rows is None else rows
+    rows = empty_history() if rows is None else rows
     return History(rows, 0, 10, global_batch=4, learning_rate=lambda step: 0.1 * (step + 1),
                    chief=True, progress=False)  # fmt: skip
 
@@ -40,7 +39,7 @@ def test_appended_rows_extend_the_restored_history_and_restart_the_window():
         log.append({**log.row(4), "val_loss": 0.5, "val_accuracy": 0.75})
         assert log.window == []
         frame = log.frame()
-    assert list(frame.columns) == ckpt.HISTORY_COLUMNS
+    assert list(frame.columns) == HISTORY_COLUMNS
     assert frame["step"].tolist() == [2, 4] and frame["step"].dtype == "int64"
     assert frame["val_accuracy"].iloc[-1] == 0.75
     assert log.postfix["val_acc"] == "0.750"

@@ -13,9 +13,9 @@ import pytest
 import tensorflow as tf
 
 from bit_finetune.errors import ConfigError
-from bit_finetune.training.checkpoints import HISTORY_COLUMNS
+from bit_finetune.training.history import HISTORY_COLUMNS
 from bit_finetune.training.loop import image_grid, train
-from bit_finetune.training.workspaces import recipe_record
+from bit_finetune.training.recipe import recipe_record
 from tests.training.tiny import (
     CROP,
     tiny_arrays,

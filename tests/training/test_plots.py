@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bit_finetune.training.checkpoints import HISTORY_COLUMNS
+from bit_finetune.training.history import HISTORY_COLUMNS
 from bit_finetune.training.plots import training_curves_figure
 
 # A history as training writes it, validated at every logged step.

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from bit_finetune.training.checkpoints import HISTORY_COLUMNS, read_history
+from bit_finetune.training.history import HISTORY_COLUMNS, read_history
 from bit_finetune.training.inputs import TrainData
 from bit_finetune.training.loop import train
 from bit_finetune.training.validation import (

@@ -11,7 +11,8 @@ from kedro.io import AbstractDataset, DatasetError
 
 from bit_finetune.catalog.previews import TablePreview, table
 from bit_finetune.core.files import usage
-from bit_finetune.training.workspaces import is_workspace, latest_step
+from bit_finetune.training.checkpoints import latest_step
+from bit_finetune.training.workspaces import is_workspace
 
 
 class WorkspaceDataset(AbstractDataset[None, Path]):

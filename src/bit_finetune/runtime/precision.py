@@ -24,13 +24,18 @@ Plain Python (TensorFlow is imported by the callers that build and time models).
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from bit_finetune.core.files import atomic_write_text
+from bit_finetune.errors import ConfigError
 
 if TYPE_CHECKING:
     from bit_finetune.runtime.strategy import Accelerator
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CPUINFO = Path("/proc/cpuinfo")
+PRECISION = "precision.json"  # in a workspace: the precision of each training session
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 """CPU flags (as ``/proc/cpuinfo`` names them) of native bfloat16 arithmetic."""
 POLICIES = {"off": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
@@ -118,7 +124,6 @@ def choose_precision(
     choice recorded when this recipe's training started (only given when resuming it);
     ``cpu_flags`` defaults to :func:`cpu_bf16_flags`.
     """
-    from bit_finetune.runtime.strategy import precision_policy
 
     if setting != "auto" or device != "cpu":
         return PrecisionChoice(
@@ -219,3 +224,44 @@ def time_candidates(
                 step()
             best[name] = min(best[name], (clock() - start) / per_round[name])
     return {name: images_per_step[name] / max(seconds, 1e-9) for name, seconds in best.items()}
+
+
+def read_precision(workspace: Path) -> list[dict[str, Any]]:
+    """The precision records of the recipe's training sessions, oldest first (none when
+    the file is missing or unreadable)."""
+    try:
+        records = json.loads((workspace / PRECISION).read_text())
+    except (OSError, ValueError):
+        return []
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+
+
+def add_precision(workspace: Path, record: Mapping[str, Any]) -> None:
+    """Append a training session's precision ``record`` to ``precision.json``."""
+    records = [*read_precision(workspace), dict(record)]
+    atomic_write_text(workspace / PRECISION, json.dumps(records, indent=2))
+
+
+def precision_policy(setting: str, device: Accelerator) -> str:
+    """Keras dtype policy for ``training.mixed_precision`` (``auto``: bfloat16 on GPU/TPU)."""
+    if setting == "auto":
+        return "float32" if device == "cpu" else "mixed_bfloat16"
+    if setting not in POLICIES:
+        raise ConfigError(
+            f"training.mixed_precision: {setting!r} is not allowed; choose one of "
+            f"{['auto', *POLICIES]}"
+        )
+    return POLICIES[setting]
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str) -> Iterator[None]:
+    """Set Keras' global dtype policy while models are built, then restore the old one."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)

@@ -3,19 +3,16 @@ at hand."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Literal
 
-import keras
 import tensorflow as tf
 
 from bit_finetune.config import TrainingParams
 from bit_finetune.errors import ClusterStartError, ConfigError
 from bit_finetune.runtime.cluster import tf_config
-from bit_finetune.runtime.precision import POLICIES
 
 logger = logging.getLogger(__name__)
 
@@ -178,18 +175,6 @@ def accelerator(strategy: tf.distribute.Strategy) -> Accelerator:
     return "gpu" if any("GPU" in d.upper() for d in worker_devices(strategy)) else "cpu"
 
 
-def precision_policy(setting: str, device: Accelerator) -> str:
-    """Keras dtype policy for ``training.mixed_precision`` (``auto``: bfloat16 on GPU/TPU)."""
-    if setting == "auto":
-        return "float32" if device == "cpu" else "mixed_bfloat16"
-    if setting not in POLICIES:
-        raise ConfigError(
-            f"training.mixed_precision: {setting!r} is not allowed; choose one of "
-            f"{['auto', *POLICIES]}"
-        )
-    return POLICIES[setting]
-
-
 def use_xla(setting: str, device: Accelerator) -> bool:
     """Whether to ``jit_compile`` the train step (``auto``: on for GPU/TPU, off on CPU)."""
     if setting == "auto":
@@ -210,12 +195,3 @@ def set_op_determinism(enabled: bool) -> None:
                     "exactly on the same hardware")
 
 
-@contextlib.contextmanager
-def dtype_policy(policy: str) -> Iterator[None]:
-    """Set Keras' global dtype policy while models are built, then restore the old one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)

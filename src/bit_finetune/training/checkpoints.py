@@ -1,70 +1,135 @@
-"""What a recipe's training workspace holds besides TensorBoard logs: the recipe record,
-checkpoints and the history so far (:mod:`.workspaces` names and picks the folder).
+"""A recipe's checkpoints (``<workspace>/checkpoints``, a ``tf.train.CheckpointManager``
+folder): saving one, the latest step, and resuming from the newest one that can be read.
 
-Layout of ``<training_workspace>/<architecture>-<recipe hash>``::
+Storage damages files: a full disk or a failed copy cuts a checkpoint's data file short,
+a crash leaves the ``checkpoint`` state file empty or garbled. Every checkpoint
+``ckpt-<step>`` in the folder is a candidate, newest first, whatever the state file says;
+each is read in full before anything is restored, so a damaged one changes no variable.
+A checkpoint that cannot be read is reported (which file, why) and, by the chief, moved
+to ``checkpoints/damaged/``, never deleted; so is an unreadable state file. When no
+checkpoint is readable, training starts over, with a warning that says so.
 
-    recipe.json     the recipe the checkpoints are trained with, and its hash
-    checkpoints/    tf.train.CheckpointManager files (model, optimizer, step)
-    history.csv     history rows up to the latest checkpoint
-    precision.json  the precision each training session of the recipe used, from which
-                    step, and why (with what was timed, for mixed_precision: auto)
-    tensorboard/    scalars and the MixUp sample grid
+:func:`latest_step` reads the state file as text, without TensorFlow, for
+``kedro workspaces``; the rest imports TensorFlow when called.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Mapping
+import logging
+import re
+import shutil
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from bit_finetune.core.files import raise_if_out_of_room
 
-from bit_finetune.core.files import atomic_write_text
-from bit_finetune.training.workspaces import RECIPE
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-PRECISION = "precision.json"
-VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validation
-HISTORY_COLUMNS = [
-    "step", "loss", "learning_rate", "accuracy", "images_per_second", *VALIDATION_COLUMNS
-]  # fmt: skip
+logger = logging.getLogger(__name__)
 
-
-def write_recipe(workspace: Path, record: Mapping[str, Any]) -> None:
-    atomic_write_text(workspace / RECIPE, json.dumps(record, indent=2, sort_keys=True))
+DAMAGED = "damaged"
+STATE = "checkpoint"
+_STEP = re.compile(r"^ckpt-(\d+)\.index$")
+CHECKPOINT_STATE = Path("checkpoints") / STATE
+_LATEST = re.compile(r'^model_checkpoint_path: "(?:.*[/\\])?ckpt-(\d+)"$', re.MULTILINE)
 
 
-def read_precision(workspace: Path) -> list[dict[str, Any]]:
-    """The precision records of the recipe's training sessions, oldest first (none when
-    the file is missing or unreadable)."""
+def restore_newest_readable(
+    checkpoint: tf.train.Checkpoint, folder: Path, *, chief: bool
+) -> str | None:
+    """Restore ``checkpoint`` from the newest readable checkpoint in ``folder``; return its
+    prefix, or None when there is none (or none readable: then training starts over)."""
+    if chief:
+        _check_state_file(folder)
+    candidates = _candidates(folder)
+    for prefix in candidates:
+        problem = _unreadable(prefix)
+        if problem is None:
+            checkpoint.restore(str(prefix)).assert_existing_objects_matched()
+            return str(prefix)
+        logger.warning("Checkpoint %s cannot be read (%s); trying an older one", prefix, problem)
+        if chief:
+            _move_aside(folder, [p for p in folder.glob(f"{prefix.name}.*") if p.is_file()])
+    if candidates:
+        logger.warning(
+            "No checkpoint in %s can be read: training starts over from step 0 (the damaged "
+            "files are kept in %s)",
+            folder,
+            folder / DAMAGED,
+        )
+    return None
+
+
+def _candidates(folder: Path) -> list[Path]:
+    """``<folder>/ckpt-<step>`` of every checkpoint index file, the newest step first."""
+    steps = [int(m[1]) for p in folder.glob("ckpt-*.index") if (m := _STEP.match(p.name))]
+    return [folder / f"ckpt-{step}" for step in sorted(steps, reverse=True)]
+
+
+def _unreadable(prefix: Path) -> str | None:
+    """Why the checkpoint at ``prefix`` cannot be read in full, or None."""
+    import tensorflow as tf
+
+    # How TensorFlow's checkpoint reader reports a cut, garbled or missing file.
+    read_errors = (tf.errors.OpError, ValueError, IndexError, RuntimeError, OSError)
     try:
-        records = json.loads((workspace / PRECISION).read_text())
-    except (OSError, ValueError):
-        return []
-    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
+        reader = tf.train.load_checkpoint(str(prefix))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except read_errors as exc:
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
+    return None
 
 
-def add_precision(workspace: Path, record: Mapping[str, Any]) -> None:
-    """Append a training session's precision ``record`` to ``precision.json``."""
-    records = [*read_precision(workspace), dict(record)]
-    atomic_write_text(workspace / PRECISION, json.dumps(records, indent=2))
+def _check_state_file(folder: Path) -> None:
+    """Move an unreadable ``checkpoint`` state file aside (the manager writes a new one)."""
+    import tensorflow as tf
+    from google.protobuf.text_format import ParseError
+
+    state = folder / STATE
+    if not state.exists():
+        if any(folder.glob("ckpt-*.index")):
+            logger.warning("%s is missing; resuming from the checkpoint files beside it", state)
+        return
+    try:
+        tf.train.get_checkpoint_state(str(folder))
+    except (ParseError, ValueError, tf.errors.OpError) as exc:
+        logger.warning("%s cannot be read (%s); resuming from the checkpoint files beside it",
+                       state, type(exc).__name__)
+        _move_aside(folder, [state])
 
 
-def write_history(workspace: Path, history: pd.DataFrame) -> None:
-    atomic_write_text(workspace / "history.csv", history.to_csv(index=False))
+def _move_aside(folder: Path, files: list[Path]) -> None:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    damaged = folder / DAMAGED
+    damaged.mkdir(exist_ok=True)
+    for path in files:
+        path.rename(damaged / f"{path.name}.{stamp}")
 
 
-def read_history(workspace: Path, up_to_step: int) -> pd.DataFrame:
-    """History rows saved with earlier checkpoints, up to ``up_to_step``, in
-    :data:`HISTORY_COLUMNS` (those a history written before them lacks are empty)."""
-    path = workspace / "history.csv"
-    if not path.exists():
-        return empty_history()
-    history = pd.read_csv(path).reindex(columns=HISTORY_COLUMNS)
-    return history[history["step"] <= up_to_step].reset_index(drop=True)
+def latest_step(folder: Path) -> int:
+    """The step of the latest checkpoint in a workspace (0 when it has none, or when the
+    checkpoint state file is unreadable: resuming then looks at the files themselves, see
+    :mod:`.resume`)."""
+    try:
+        found = _LATEST.search((folder / CHECKPOINT_STATE).read_text())
+    except (OSError, ValueError):  # missing, or not text (a damaged state file)
+        return 0
+    return int(found[1]) if found else 0
 
 
-def empty_history() -> pd.DataFrame:
-    return pd.DataFrame(
-        {c: pd.Series(dtype="int64" if c == "step" else "float64") for c in HISTORY_COLUMNS}
-    )
+def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> None:
+    """Save the checkpoint of ``step``; running out of room is a
+    :class:`~bit_finetune.errors.StorageFullError` naming the folder (the checkpoints
+    before it stay, and a resume skips a cut one)."""
+    import tensorflow as tf
+
+    try:
+        manager.save(checkpoint_number=step)
+    except tf.errors.OpError as error:
+        # TensorFlow writes a checkpoint's files into `<prefix>_temp` before moving them.
+        shutil.rmtree(Path(manager.directory) / f"ckpt-{step}_temp", ignore_errors=True)
+        raise_if_out_of_room(manager.directory, error, None)
+        raise

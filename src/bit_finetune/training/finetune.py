@@ -19,8 +19,9 @@ from bit_finetune.runtime.strategy import choose_strategy
 from bit_finetune.training.features import SPLIT, feature_data, split_features
 from bit_finetune.training.inputs import TrainData
 from bit_finetune.training.loop import Trainer, TrainingResult
+from bit_finetune.training.recipe import recipe_record
 from bit_finetune.training.validation import VALIDATION, ValidationData, validation_examples
-from bit_finetune.training.workspaces import recipe_record, recipe_workspace
+from bit_finetune.training.workspaces import recipe_workspace
 
 logger = logging.getLogger(__name__)
 

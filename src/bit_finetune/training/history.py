@@ -9,6 +9,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Self
 
 import pandas as pd
@@ -16,8 +17,14 @@ import tensorflow as tf
 from tqdm.auto import tqdm
 
 from bit_finetune import tracking
-from bit_finetune.training import checkpoints as ckpt
+from bit_finetune.core.files import atomic_write_text
 from bit_finetune.training import summaries
+
+VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validation
+HISTORY_COLUMNS = [
+    "step", "loss", "learning_rate", "accuracy", "images_per_second", *VALIDATION_COLUMNS
+]  # fmt: skip
+HISTORY = "history.csv"
 
 
 class History:
@@ -66,7 +73,7 @@ class History:
             "learning_rate": float(self.learning_rate(done - 1)),
             "accuracy": math.fsum(float(hits) for _, hits, _ in self.window) / images,
             "images_per_second": images / max(time.perf_counter() - self.clock, 1e-9),
-            **dict.fromkeys(ckpt.VALIDATION_COLUMNS, math.nan),
+            **dict.fromkeys(VALIDATION_COLUMNS, math.nan),
         }
 
     def append(self, row: dict[str, float]) -> None:
@@ -75,7 +82,7 @@ class History:
         self.rows.append(row)
         if self.chief:
             tracking.log_step(row)
-        for name in ckpt.HISTORY_COLUMNS[1:]:
+        for name in HISTORY_COLUMNS[1:]:
             if not math.isnan(row[name]):
                 summaries.scalar(name, row[name], step=int(row["step"]))
         self.postfix.update(
@@ -99,4 +106,24 @@ class History:
 
     def frame(self) -> pd.DataFrame:
         """Every row so far, in the history's columns."""
-        return pd.DataFrame(self.rows, columns=ckpt.HISTORY_COLUMNS).astype({"step": "int64"})
+        return pd.DataFrame(self.rows, columns=HISTORY_COLUMNS).astype({"step": "int64"})
+
+
+def write_history(workspace: Path, history: pd.DataFrame) -> None:
+    atomic_write_text(workspace / HISTORY, history.to_csv(index=False))
+
+
+def read_history(workspace: Path, up_to_step: int) -> pd.DataFrame:
+    """History rows saved with earlier checkpoints, up to ``up_to_step``, in
+    :data:`HISTORY_COLUMNS` (those a history written before them lacks are empty)."""
+    path = workspace / HISTORY
+    if not path.exists():
+        return empty_history()
+    history = pd.read_csv(path).reindex(columns=HISTORY_COLUMNS)
+    return history[history["step"] <= up_to_step].reset_index(drop=True)
+
+
+def empty_history() -> pd.DataFrame:
+    return pd.DataFrame(
+        {c: pd.Series(dtype="int64" if c == "step" else "float64") for c in HISTORY_COLUMNS}
+    )

@@ -35,29 +35,30 @@ from tqdm.auto import tqdm
 
 from bit_finetune import tracking
 from bit_finetune.config import TrainingParams
-from bit_finetune.core.files import raise_if_out_of_room
 from bit_finetune.errors import ConfigError, WorkerLostError
 from bit_finetune.runtime.cluster import is_chief
 from bit_finetune.runtime.precision import (
     CANDIDATES,
     PrecisionChoice,
+    add_precision,
     choose_precision,
+    dtype_policy,
+    read_precision,
     time_candidates,
 )
 from bit_finetune.runtime.strategy import (
     accelerator,
     choose_strategy,
-    dtype_policy,
     set_op_determinism,
     use_xla,
     worker_devices,
 )
 from bit_finetune.shards.transforms import as_unit_float
-from bit_finetune.training import checkpoints as ckpt
 from bit_finetune.training import micro_batch, steps, summaries
-from bit_finetune.training.history import History
+from bit_finetune.training.checkpoints import latest_step, restore_newest_readable, save_checkpoint
+from bit_finetune.training.history import History, empty_history, read_history, write_history
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
-from bit_finetune.training.resume import restore_newest_readable
+from bit_finetune.training.recipe import recipe_record, write_recipe
 from bit_finetune.training.schedule import HyperRuleSchedule
 from bit_finetune.training.validation import (
     Scores,
@@ -65,7 +66,6 @@ from bit_finetune.training.validation import (
     validation_interval,
     validator,
 )
-from bit_finetune.training.workspaces import latest_step, recipe_record
 
 logger = logging.getLogger(__name__)
 
@@ -108,19 +108,6 @@ def train(
     retrained. With ``training.resume`` false nothing is restored (give a fresh folder).
     """
     return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data, validation)
-
-
-def save_checkpoint(manager: tf.train.CheckpointManager, step: int) -> None:
-    """Save the checkpoint of ``step``; running out of room is a
-    :class:`~bit_finetune.errors.StorageFullError` naming the folder (the checkpoints
-    before it stay, and a resume skips a cut one)."""
-    try:
-        manager.save(checkpoint_number=step)
-    except tf.errors.OpError as error:
-        # TensorFlow writes a checkpoint's files into `<prefix>_temp` before moving them.
-        shutil.rmtree(Path(manager.directory) / f"ckpt-{step}_temp", ignore_errors=True)
-        raise_if_out_of_room(manager.directory, error, None)
-        raise
 
 
 def image_grid(images: tf.Tensor, side: int = GRID_SIDE) -> tf.Tensor:
@@ -216,7 +203,7 @@ class Trainer:
         """The dtype policy to train in (:func:`~.precision.choose_precision`); a resumed
         training is given the choice recorded when its recipe started training."""
         resuming = self.params.resume and latest_step(self.workspace) > 0
-        earlier = ckpt.read_precision(self.workspace)[-1:] if resuming else []
+        earlier = read_precision(self.workspace)[-1:] if resuming else []
         return choose_precision(
             self.params.mixed_precision,
             self.device,
@@ -261,7 +248,7 @@ class Trainer:
         if data.examples < 1:
             raise ValueError("tfrecord_shards: the train split is empty; nothing to train on")
         if self.chief:
-            ckpt.write_recipe(self.workspace, self.record)
+            write_recipe(self.workspace, self.record)
         write_dir = self.workspace if self.chief else Path(tempfile.mkdtemp(prefix="bit-worker-"))
         checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer, step=self.step)
         folder = self.workspace / "checkpoints"
@@ -274,13 +261,13 @@ class Trainer:
             checkpoint, str(write_dir / "checkpoints"), max_to_keep=CHECKPOINTS_TO_KEEP
         )
         start = int(self.step.numpy())
-        history = ckpt.read_history(self.workspace, start) if latest else ckpt.empty_history()
+        history = read_history(self.workspace, start) if latest else empty_history()
         if self.chief:
             tracking.start_training(self.workspace, start, history)
             precision = self.precision.record()
             tracking.log_precision(precision)
             if start < self.total_steps:
-                ckpt.add_precision(self.workspace, {"from_step": start + 1, **precision})
+                add_precision(self.workspace, {"from_step": start + 1, **precision})
         try:
             if start >= self.total_steps:
                 logger.info(
@@ -419,7 +406,7 @@ class Trainer:
                 if self._due(done, params.checkpoint_every):
                     with log.paused():  # throughput excludes saving
                         if self.chief:  # history first: it then always reaches the checkpoint
-                            ckpt.write_history(write_dir, log.frame())
+                            write_history(write_dir, log.frame())
                         save_checkpoint(manager, done)
         writer.flush()
         logger.info(

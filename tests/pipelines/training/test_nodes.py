@@ -23,7 +23,7 @@ from bit_finetune.pipelines.training.nodes import (
     train_classifier,
 )
 from bit_finetune.training import finetune
-from bit_finetune.training.checkpoints import HISTORY_COLUMNS
+from bit_finetune.training.history import HISTORY_COLUMNS
 from bit_finetune.training.loop import TrainingResult
 from tests.training.tiny import COLOUR_SIZE, COLOURS, colour_shards, evaluated
 

@@ -1,4 +1,5 @@
-"""Kill a training process after a checkpoint, rerun, and land exactly on total_steps."""
+"""Checkpoints: the latest step from the state file; a training killed after a checkpoint
+resumes to land exactly on total_steps; damaged checkpoints are skipped and kept."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
+from bit_finetune.training.checkpoints import latest_step
 from tests.training.processes import run, start
 
 pytestmark = pytest.mark.slow
@@ -114,3 +116,14 @@ def test_no_readable_checkpoint_starts_over_with_a_warning(trained, tmp_path):
     assert "No checkpoint in" in fresh["log"] and "training starts over from step 0" in fresh["log"]
     assert int(fresh["start_step"]) == 0 and int(fresh["final_step"]) == 8
     assert len(list((workspace / "checkpoints/damaged").iterdir())) == 6
+
+
+def test_latest_step_reads_the_checkpoint_state_file(tmp_path):
+    assert latest_step(tmp_path) == 0
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints/checkpoint").write_text(
+        'model_checkpoint_path: "/shared/ws/checkpoints/ckpt-300"\n'
+        'all_model_checkpoint_paths: "/shared/ws/checkpoints/ckpt-200"\n'
+        'all_model_checkpoint_paths: "/shared/ws/checkpoints/ckpt-300"\n'
+    )
+    assert latest_step(tmp_path) == 300
