@@ -101,11 +101,12 @@ def ours(shards: Any, recipe: dict, batch: int, training: dict):
     import tensorflow as tf
 
     from bit_finetune.config import stage_params
+    from bit_finetune.hyperrule import HyperRule
     from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
 
     settings = stage_params("training", training)
     return train_dataset(
-        TrainData.from_shards(shards), {**recipe, "batch_size": batch}, settings.augment,
+        TrainData.from_shards(shards), HyperRule.of({**recipe, "batch_size": batch}), settings.augment,
         shuffle_buffer=settings.shuffle_buffer, seeds=pipeline_seeds(settings.seed, 0, 0),
         context=tf.distribute.InputContext(),
     )

@@ -52,6 +52,7 @@ from keras import ops
 from bit_finetune import bit
 from bit_finetune.bit import backbone, layers
 from bit_finetune.config import stage_params
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.shards.transforms import as_unit_float
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, train_dataset
 from bit_finetune.training.loop import train
@@ -137,7 +138,7 @@ def fit_speed(architecture: str, crop: int, batch: int, steps: int, recipe: dict
     """images/second of ``model.fit`` on the same model, data and batch, over the steps
     after the warm-up ones (end of batch to end of batch: all of fit's work)."""
     settings = stage_params("training", training)
-    run_recipe = short_recipe(recipe, crop, batch, steps)
+    run_recipe = HyperRule.of(short_recipe(recipe, crop, batch, steps))
     keras.utils.set_random_seed(settings.seed)
     model = bit.build_classifier(architecture, CLASSES, "random")
     model.compile(
@@ -152,7 +153,7 @@ def fit_speed(architecture: str, crop: int, batch: int, steps: int, recipe: dict
         context=tf.distribute.InputContext(),
     ).map(lambda images, labels: (as_unit_float(images), labels))  # our loop: in the step
     clock = StepClock()
-    model.fit(data, epochs=1, steps_per_epoch=run_recipe["total_steps"], callbacks=[clock],
+    model.fit(data, epochs=1, steps_per_epoch=run_recipe.total_steps, callbacks=[clock],
               shuffle=False,  # train_dataset shuffles
               verbose=0)
     timed = clock.ends[WARMUP_STEPS - 1 :]

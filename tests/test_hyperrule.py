@@ -1,8 +1,11 @@
 """The HyperRule table, pinned at every bucket boundary."""
 
+import dataclasses
+
 import pytest
 
 from bit_finetune import hyperrule
+from bit_finetune.hyperrule import HyperRule, derive
 
 
 @pytest.mark.parametrize(
@@ -107,3 +110,16 @@ def test_inconsistent_override_is_refused():
         hyperrule.derive(
             train_examples=10, median_area=64, num_classes=2, overrides={"total_steps": 300}
         )
+
+
+def test_a_derived_recipe_becomes_one_typed_frozen_object():
+    derived = derive(train_examples=1437, median_area=64 * 64, num_classes=10, batch_size=128,
+                     batch_policy="colab", overrides={"total_steps": 3000})
+    recipe = HyperRule.of(derived)
+    assert (recipe.resize_size, recipe.crop_size, recipe.total_steps) == (160, 128, 3000)
+    assert recipe.lr_boundaries == tuple(derived["lr_boundaries"])
+    assert recipe.learning_rate == derived["learning_rate"] and recipe.num_classes == 10
+    assert recipe.record == derived  # reasons and overrides kept for the records
+    assert HyperRule.of(recipe) is recipe
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.total_steps = 1  # type: ignore[misc]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 SMALL_IMAGE_AREA = 96 * 96
@@ -52,6 +52,43 @@ OVERRIDABLE: dict[str, tuple[type, float]] = {
 }
 """The derived values ``hyperrule.overrides`` may replace: their type and lowest value
 (``lr_boundaries``: a list of steps, each at least that)."""
+
+
+@dataclass(frozen=True)
+class HyperRule:
+    """The HyperRule values one training follows, typed; made once from the ``hyperrule``
+    artefact (:meth:`of`) where a node receives it. ``record`` is the artefact as saved
+    (reasons, overrides and the data it was derived from included), for what records it
+    whole: the recipe hash, reports and tracking."""
+
+    resize_size: int
+    crop_size: int
+    batch_size: int
+    learning_rate: float
+    warmup_steps: int
+    lr_boundaries: tuple[int, ...]
+    total_steps: int
+    mixup_alpha: float
+    num_classes: int
+    record: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, recipe: HyperRule | Mapping[str, Any]) -> HyperRule:
+        """``recipe`` as a :class:`HyperRule` (itself when it is one)."""
+        if isinstance(recipe, HyperRule):
+            return recipe
+        return cls(
+            resize_size=int(recipe["resize_size"]),
+            crop_size=int(recipe["crop_size"]),
+            batch_size=int(recipe["batch_size"]),
+            learning_rate=float(recipe["learning_rate"]),
+            warmup_steps=int(recipe["warmup_steps"]),
+            lr_boundaries=tuple(int(step) for step in recipe["lr_boundaries"]),
+            total_steps=int(recipe["total_steps"]),
+            mixup_alpha=float(recipe["mixup_alpha"]),
+            num_classes=int(recipe["num_classes"]),
+            record=dict(recipe),
+        )
 
 
 def resolution(median_area: float) -> tuple[int, int, str]:

@@ -15,8 +15,11 @@ from bit_finetune.evaluation.scoring import (
     predictions_table,
     splits_to_score,
 )
+from bit_finetune.hyperrule import HyperRule
 
-RECIPE = {"resize_size": 8, "crop_size": 4}
+RECIPE = HyperRule.of({"resize_size": 8, "crop_size": 4, "batch_size": 8, "learning_rate": 0.1,
+                       "warmup_steps": 0, "lr_boundaries": [], "total_steps": 1,
+                       "mixup_alpha": 0.0, "num_classes": 3})  # fmt: skip
 
 
 def dense(name: str, architecture: str | None = None) -> keras.Model:

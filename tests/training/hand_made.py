@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from bit_finetune.config import stage_params
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.training.recipe import recipe_record, workspace_name
 
 TRAIN_SPLIT = {
@@ -21,15 +22,16 @@ TRAIN_SPLIT = {
 def record(train_split: dict[str, Any] = TRAIN_SPLIT, **values: Any) -> dict[str, Any]:
     """The record of a small recipe; ``values`` override HyperRule values (``batch_size``,
     ``total_steps``...) or, prefixed ``training__``, training parameters."""
-    recipe = {"resize_size": 12, "crop_size": 8, "batch_size": 16, "total_steps": 10,
-              "reasons": {}, "overrides": {}}  # fmt: skip
+    recipe = {"resize_size": 12, "crop_size": 8, "batch_size": 16, "learning_rate": 0.1,
+              "warmup_steps": 1, "lr_boundaries": [6, 8, 9], "total_steps": 10,
+              "mixup_alpha": 0.0, "num_classes": 2, "reasons": {}, "overrides": {}}  # fmt: skip
     training = {"model": {"architecture": "R14x0.25"}}
     for key, value in values.items():
         if key.startswith("training__"):
             training[key.removeprefix("training__")] = value
         else:
             recipe[key] = value
-    return recipe_record(recipe, stage_params("training", training), train_split)
+    return recipe_record(HyperRule.of(recipe), stage_params("training", training), train_split)
 
 
 def write_workspace(root: Path, record: dict[str, Any], step: int, used: float) -> Path:

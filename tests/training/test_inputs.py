@@ -12,6 +12,7 @@ from storage_faults import damage_record
 
 from bit_finetune.catalog.tfrecord_shards import ShardDamagedError
 from bit_finetune.config import AugmentParams
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, shard_examples, train_dataset
 from tests.training.tiny import CLASSES, CROP, colour_shards, tiny_data, tiny_recipe
 
@@ -71,7 +72,7 @@ def test_in_memory_data_is_split_by_example():
 def test_batches_are_per_replica_and_one_hot():
     ds = train_dataset(
         tiny_data(),
-        tiny_recipe(batch_size=16),
+        HyperRule.of(tiny_recipe(batch_size=16)),
         NO_AUGMENT,
         shuffle_buffer=8,
         seeds=(1, 2, 3),
@@ -87,7 +88,7 @@ def test_batches_are_per_replica_and_one_hot():
 def test_mixup_is_applied_after_batching_when_alpha_is_positive():
     ds = train_dataset(
         tiny_data(),
-        tiny_recipe(batch_size=32, mixup_alpha=1.0),
+        HyperRule.of(tiny_recipe(batch_size=32, mixup_alpha=1.0)),
         NO_AUGMENT,
         shuffle_buffer=8,
         seeds=(1, 2, 3),
@@ -108,7 +109,7 @@ def test_mixup_is_applied_after_batching_when_alpha_is_positive():
 def test_the_pipeline_is_endless():
     ds = train_dataset(
         tiny_data(20),
-        tiny_recipe(batch_size=8),
+        HyperRule.of(tiny_recipe(batch_size=8)),
         NO_AUGMENT,
         shuffle_buffer=4,
         seeds=(1, 2, 3),
@@ -170,7 +171,8 @@ def test_a_shard_damaged_after_the_check_is_named_while_training_reads_it(shards
     data = TrainData.from_shards(shards)
     damage_record(train_file(shards, 0), 1)
     batches = train_dataset(
-        data, tiny_recipe(batch_size=8), NO_AUGMENT, shuffle_buffer=8, seeds=(1, 2, 3),
+        data, HyperRule.of(tiny_recipe(batch_size=8)), NO_AUGMENT, shuffle_buffer=8,
+        seeds=(1, 2, 3),
         context=context(1, 0, 1),
     )
     with pytest.raises(ShardDamagedError) as failure, data.naming_damage():

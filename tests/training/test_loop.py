@@ -13,6 +13,7 @@ import pytest
 import tensorflow as tf
 
 from bit_finetune.errors import ConfigError
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.training.history import HISTORY_COLUMNS
 from bit_finetune.training.loop import image_grid, train
 from bit_finetune.training.recipe import recipe_record
@@ -117,7 +118,7 @@ def test_recipe_json_is_rewritten_at_each_start(tmp_path):
     result = train(tiny_model, tiny_data(), recipe, params, tmp_path)
     assert result.final_step == 2
     saved = json.loads((tmp_path / "recipe.json").read_text())
-    assert saved == recipe_record(recipe, params, None)
+    assert saved == recipe_record(HyperRule.of(recipe), params, None)
 
 
 def test_batch_must_split_over_replicas(tmp_path):

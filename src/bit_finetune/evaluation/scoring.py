@@ -4,7 +4,7 @@ and predictions table, and the model's own record beside them."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import keras
@@ -14,6 +14,7 @@ import pandas as pd
 from bit_finetune.bit.description import describe
 from bit_finetune.evaluation.inference import SplitPredictions
 from bit_finetune.evaluation.metrics import split_metrics
+from bit_finetune.hyperrule import HyperRule
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ def check_classes(model: keras.Model, names: Sequence[str]) -> None:
         )
 
 
-def model_record(model: keras.Model, recipe: Mapping[str, Any]) -> dict[str, Any]:
+def model_record(model: keras.Model, recipe: HyperRule) -> dict[str, Any]:
     """The metrics' ``model`` entry: name, architecture (from the model's description;
     None for a model without one), size and the recipe's image sizes."""
     description = describe(model)
@@ -38,8 +39,8 @@ def model_record(model: keras.Model, recipe: Mapping[str, Any]) -> dict[str, Any
         "architecture": description and description.architecture,
         "parameters": int(model.count_params()),
         "num_classes": int(model.output_shape[-1]),
-        "resize_size": int(recipe["resize_size"]),
-        "crop_size": int(recipe["crop_size"]),
+        "resize_size": recipe.resize_size,
+        "crop_size": recipe.crop_size,
     }
 
 

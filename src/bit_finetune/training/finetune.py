@@ -14,6 +14,7 @@ import keras
 
 from bit_finetune import bit
 from bit_finetune.config import TrainingParams
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.runtime.cluster import is_chief
 from bit_finetune.runtime.strategy import choose_strategy
 from bit_finetune.training.features import SPLIT, feature_data, split_features
@@ -31,7 +32,7 @@ FEATURE_BATCH = 256  # images per forward pass while computing features
 def finetune(
     build_classifier: Callable[[], keras.Model],
     shards: Any,
-    recipe: Mapping[str, Any],
+    recipe: HyperRule | Mapping[str, Any],
     params: TrainingParams,
     workspaces: Path,
     features_folder: Path,
@@ -45,7 +46,8 @@ def finetune(
     computed once beside the train features: the same scores as the whole classifier's
     (the backbone is frozen), for a pass of the head alone.
     """
-    mode, crop_size = params.finetune, int(recipe["crop_size"])
+    recipe = HyperRule.of(recipe)
+    mode, crop_size = params.finetune, recipe.crop_size
     record = recipe_record(recipe, params, shards.manifest["splits"][SPLIT])
     workspace = recipe_workspace(workspaces, record, resume=params.resume, chief=is_chief())
     strategy = choose_strategy(params.strategy, params.cluster_start_timeout)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from bit_finetune.config import AugmentParams
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.shards.transforms import feature_transform, mixup, seed_stream, train_transform
 
 logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ def shard_examples(data: TrainData, context: tf.distribute.InputContext) -> tf.d
 
 def train_dataset(
     data: TrainData,
-    recipe: Mapping[str, Any],
+    recipe: HyperRule,
     augment: AugmentParams,
     *,
     shuffle_buffer: int,
@@ -124,13 +125,13 @@ def train_dataset(
     :func:`~bit_finetune.shards.transforms.train_transform`).
     """
     shuffle_seed, augment_seed, mixup_seed = seeds
-    per_replica = context.get_per_replica_batch_size(int(recipe["batch_size"]))
-    classes = int(recipe["num_classes"])
+    per_replica = context.get_per_replica_batch_size(recipe.batch_size)
+    classes = recipe.num_classes
     transform = (
         feature_transform(classes)
         if data.kind == "features"
         else train_transform(
-            int(recipe["crop_size"]),
+            recipe.crop_size,
             classes,
             random_crop=augment.random_crop,
             random_flip=augment.random_flip,
@@ -140,7 +141,7 @@ def train_dataset(
     ds = tf.data.Dataset.zip((ds, seed_stream(augment_seed)))
     ds = ds.map(transform, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(per_replica, drop_remainder=True)
-    alpha = float(recipe["mixup_alpha"])
+    alpha = recipe.mixup_alpha
     if alpha > 0:
         blend = mixup(alpha)
         ds = tf.data.Dataset.zip((ds, seed_stream(mixup_seed))).map(

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 from bit_finetune import tracking
 from bit_finetune.config import TrainingParams
 from bit_finetune.errors import ConfigError, WorkerLostError
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.runtime.cluster import is_chief
 from bit_finetune.runtime.precision import (
     CANDIDATES,
@@ -94,7 +95,7 @@ class TrainingResult:
 def train(
     build_model: Callable[[], keras.Model],
     data: TrainData,
-    recipe: Mapping[str, Any],
+    recipe: HyperRule | Mapping[str, Any],
     params: TrainingParams,
     workspace: Path,
     strategy: tf.distribute.Strategy | None = None,
@@ -104,7 +105,7 @@ def train(
     recipe's own ``workspace`` folder, validating on ``validation`` on the way.
 
     Resumes from the latest checkpoint in ``<workspace>/checkpoints`` and always stops at
-    ``recipe["total_steps"]``; a workspace already at that step is restored, not
+    ``recipe.total_steps``; a workspace already at that step is restored, not
     retrained. With ``training.resume`` false nothing is restored (give a fresh folder).
     """
     return Trainer(build_model, recipe, params, Path(workspace), strategy).run(data, validation)
@@ -131,16 +132,16 @@ class Trainer:
     def __init__(
         self,
         build_model: Callable[[], keras.Model],
-        recipe: Mapping[str, Any],
+        recipe: HyperRule | Mapping[str, Any],
         params: TrainingParams,
         workspace: Path,
         strategy: tf.distribute.Strategy | None = None,
         record: Mapping[str, Any] | None = None,
         measure_precision: bool = True,
     ) -> None:
-        self.recipe, self.params, self.workspace = recipe, params, workspace
+        self.recipe, self.params, self.workspace = HyperRule.of(recipe), params, workspace
         self.build_model = build_model
-        self.record = recipe_record(recipe, params, None) if record is None else record
+        self.record = recipe_record(self.recipe, params, None) if record is None else record
         self.strategy = strategy or choose_strategy(params.strategy, params.cluster_start_timeout)
         self.device = device = accelerator(self.strategy)
         self.jit = use_xla(params.xla, device)
@@ -148,9 +149,9 @@ class Trainer:
         self.global_batch = self._global_batch()
         self.precision = self._choose_precision(measure_precision)
         self.policy = self.precision.policy
-        self.total_steps = int(recipe["total_steps"])
+        self.total_steps = self.recipe.total_steps
         self.eval_every = validation_interval(params.eval_every, self.total_steps, params.log_every)
-        self.schedule = HyperRuleSchedule.from_recipe(recipe)
+        self.schedule = HyperRuleSchedule.from_recipe(self.recipe)
         logger.info(
             "Training on %s: %d replica(s), global batch %d, %s, XLA %s, %d steps",
             device,
@@ -191,7 +192,7 @@ class Trainer:
             )
 
     def _global_batch(self) -> int:
-        batch, replicas = int(self.recipe["batch_size"]), self.strategy.num_replicas_in_sync
+        batch, replicas = self.recipe.batch_size, self.strategy.num_replicas_in_sync
         if batch % replicas:
             raise ConfigError(
                 f"hyperrule.batch_size: {batch} does not split evenly over {replicas} "
@@ -234,7 +235,7 @@ class Trainer:
             optimizer = keras.optimizers.SGD(learning_rate=1e-4, momentum=MOMENTUM)
             optimizer.build(model.trainable_variables)
         size = self._micro_batch(model, policy, log=False)
-        crop, classes = int(self.recipe["crop_size"]), int(self.recipe["num_classes"])
+        crop, classes = self.recipe.crop_size, self.recipe.num_classes
         shape = micro_batch.example_shape(model, crop, size)
         images = tf.constant(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
         labels = tf.one_hot(tf.range(size) % classes, classes)
@@ -324,7 +325,7 @@ class Trainer:
             return per_replica
         if setting != "auto":
             return micro_batch.checked(setting, per_replica, replicas)
-        crop = int(self.recipe["crop_size"])
+        crop = self.recipe.crop_size
         if self.device == "cpu":
             value_bytes = 4 if policy == "float32" else 2
             return micro_batch.cpu_micro_batch(model, per_replica, crop, value_bytes, log=log)
@@ -333,7 +334,7 @@ class Trainer:
     def _try_micro_batch(self, size: int) -> None:
         """One forward and backward pass of ``size`` examples on the first replica's
         device, nothing applied: raises ``ResourceExhaustedError`` when it does not fit."""
-        crop, classes = int(self.recipe["crop_size"]), int(self.recipe["num_classes"])
+        crop, classes = self.recipe.crop_size, self.recipe.num_classes
         images = tf.zeros(micro_batch.example_shape(self.model, crop, size), tf.uint8)
         labels = tf.one_hot(tf.zeros([size], tf.int32), classes)
         devices = worker_devices(self.strategy)

@@ -14,6 +14,7 @@ from typing import Any
 
 from bit_finetune.config import TrainingParams
 from bit_finetune.core.files import atomic_write_text, content_hash
+from bit_finetune.hyperrule import HyperRule
 
 RECIPE = "recipe.json"
 # HyperRule keys that only explain values; changing them does not change training.
@@ -23,7 +24,7 @@ SHOWN_CHANGE = 120  # characters; a longer change (a list of shard files) is onl
 
 
 def recipe_record(
-    recipe: Mapping[str, Any], params: TrainingParams, train_split: Mapping[str, Any] | None
+    recipe: HyperRule, params: TrainingParams, train_split: Mapping[str, Any] | None
 ) -> dict[str, Any]:
     """Everything that decides what a checkpoint means, with its SHA-256 hash: the
     HyperRule values, the model and its starting weights, what is fine-tuned, the
@@ -32,7 +33,7 @@ def recipe_record(
     out: a checkpoint may be resumed on other hardware."""
     model = params.model
     content = {
-        "hyperrule": {k: v for k, v in sorted(recipe.items()) if k not in EXPLANATIONS},
+        "hyperrule": {k: v for k, v in sorted(recipe.record.items()) if k not in EXPLANATIONS},
         "model": {
             "architecture": model.architecture,
             "weights": model.weights,

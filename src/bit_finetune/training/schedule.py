@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
+
+from bit_finetune.hyperrule import HyperRule
 
 
 @keras.saving.register_keras_serializable(package="bit_finetune")
@@ -28,9 +30,9 @@ class HyperRuleSchedule(keras.optimizers.schedules.LearningRateSchedule):
             raise ValueError(f"lr_boundaries {self.boundaries} must increase")
 
     @classmethod
-    def from_recipe(cls, recipe: Mapping[str, Any]) -> HyperRuleSchedule:
-        """The schedule of a ``hyperrule`` artefact."""
-        return cls(recipe["learning_rate"], recipe["warmup_steps"], recipe["lr_boundaries"])
+    def from_recipe(cls, recipe: HyperRule) -> HyperRuleSchedule:
+        """The schedule of a HyperRule recipe."""
+        return cls(recipe.learning_rate, recipe.warmup_steps, recipe.lr_boundaries)
 
     def __call__(self, step: Any) -> tf.Tensor:
         step = tf.cast(step, tf.float32)

@@ -27,7 +27,9 @@ from tests.evaluation.toy import (
 )
 
 LABEL_MAP = {"names": LABEL_NAMES}
-HYPERRULE = {"resize_size": 8, "crop_size": 4}
+HYPERRULE = {"resize_size": 8, "crop_size": 4, "batch_size": 8, "learning_rate": 0.1,
+             "warmup_steps": 0, "lr_boundaries": [], "total_steps": 1, "mixup_alpha": 0.0,
+             "num_classes": 3}  # fmt: skip
 PARAMS = {"splits": ["test", "validation"], "batch_size": 4, "worst_mistakes": 2, "progress": False}
 
 

@@ -214,7 +214,7 @@ def test_a_name_reaches_build_classifier_as_the_cached_file(
             "model": {"weights": "BiT-M-R50x1", "cache_dir": str(tmp_path), "base_url": server.url},
             "progress": False,
         }
-        model, _ = train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
+        model, _ = train_classifier({}, {**HYPERRULE, "num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
     assert model == "model"
     assert built == [("R50x1", 3, str(tmp_path / "BiT-M-R50x1.npz"))]
     assert weights_names == ["BiT-M-R50x1"]  # the classifier records the name, not the file
@@ -237,6 +237,6 @@ def test_a_worker_does_not_download(built, tmp_path, monkeypatch) -> None:
         with pytest.raises(
             ConfigError, match=r"^training\.model\.weights: waited 1 s for the chief"
         ):
-            train_classifier({}, {"num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
+            train_classifier({}, {**HYPERRULE, "num_classes": 3}, params, tmp_path / "ws", tmp_path / "f")
         assert sum(server.requests.values()) == 0
     assert built == []

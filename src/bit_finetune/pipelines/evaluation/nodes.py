@@ -17,6 +17,7 @@ from bit_finetune import bit
 from bit_finetune.config import stage_params
 from bit_finetune.evaluation import plots, report
 from bit_finetune.evaluation.metrics import confusion_matrix
+from bit_finetune.hyperrule import HyperRule
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +40,19 @@ def evaluate_classifier(
     from bit_finetune.evaluation.inference import predict_split
     from bit_finetune.runtime.strategy import choose_strategy
 
-    settings = stage_params("evaluation", params)
+    settings, recipe = stage_params("evaluation", params), HyperRule.of(hyperrule)
     names = list(label_map["names"])
     scoring.check_classes(classifier, names)
     predict = partial(
         predict_split,
         classifier,
         tfrecord_shards,
-        crop_size=int(hyperrule["crop_size"]),
+        crop_size=recipe.crop_size,
         batch_size=settings.batch_size,
         strategy=choose_strategy("auto"),
         progress=settings.progress,
     )
-    metrics: dict[str, Any] = {"model": scoring.model_record(classifier, hyperrule)}
+    metrics: dict[str, Any] = {"model": scoring.model_record(classifier, recipe)}
     tables = []
     for split in scoring.splits_to_score(tfrecord_shards, settings.splits):
         metrics[split], table = scoring.score_split(predict(split), split, names)

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from bit_finetune import bit
 from bit_finetune.config import stage_params
 from bit_finetune.errors import naming_keys
+from bit_finetune.hyperrule import HyperRule
 from bit_finetune.runtime.cluster import is_chief
 from bit_finetune.training.plots import training_curves_figure
 
@@ -46,8 +47,8 @@ def train_classifier(
     """
     from bit_finetune.training.finetune import finetune
 
-    settings = stage_params("training", params)
-    model, classes = settings.model, int(hyperrule["num_classes"])
+    settings, recipe = stage_params("training", params), HyperRule.of(hyperrule)
+    model, classes = settings.model, recipe.num_classes
     with naming_keys("training"):
         weights = bit.resolve_weights(
             model.weights,
@@ -62,7 +63,7 @@ def train_classifier(
                 model.architecture, classes, weights, weights_name=model.weights
             ),
             tfrecord_shards,
-            hyperrule,
+            recipe,
             settings,
             training_workspace,
             backbone_features,
@@ -87,7 +88,7 @@ def export_serving_model(
     """Wrap the classifier with resizing to the crop size and its label names."""
     from bit_finetune.serving.export import serving_module
 
-    return serving_module(classifier, int(hyperrule["crop_size"]), label_map["names"])
+    return serving_module(classifier, HyperRule.of(hyperrule).crop_size, label_map["names"])
 
 
 def plot_training_curves(training_history: pd.DataFrame) -> Figure:
