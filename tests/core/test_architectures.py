@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import keras
 import numpy as np
 import pytest
@@ -24,6 +26,15 @@ SMALL_COUNTS = {
     "R26x0.5": (3_492_768, 1024),
     "R26x1": (13_938_496, 2048),
 }
+
+
+@pytest.fixture(autouse=True)
+def _no_deferred_variables_left() -> Iterator[None]:
+    """A shapes-only build leaves its variables registered with Keras, uninitialized;
+    Keras would initialize them all (R152x4: 936M weights, tens of seconds) when this
+    process next leaves a stateless scope, in some later test. Dropped here."""
+    yield
+    keras.backend.clear_session(free_memory=False)
 
 
 def symbolic_backbone(name: str) -> keras.Model:
