@@ -14,7 +14,7 @@
   with ``training.deterministic`` on (a timed choice does not repeat), for head-only
   fine-tuning (the head is a single dense layer), and a resumed training keeps the
   precision recorded when its recipe was timed on the same CPU (``precision.json`` in the
-  recipe's folder, :mod:`.checkpoints`), so that resuming does not switch it.
+  recipe's folder, :func:`add_precision`), so that resuming does not switch it.
 
 The head and the loss stay float32 under either policy: the classifier's head is a float32
 layer and the loss is computed on float32 logits.

@@ -1,5 +1,5 @@
 """The plan of a shard set: each split's rows in a fixed shuffled order, and the stream of
-serialized records (:mod:`.shard_records`) that reads and encodes them while
+serialized records (:mod:`.records`) that reads and encodes them while
 :class:`~bit_finetune.catalog.tfrecord_shards.TFRecordShardsDataset` saves the plan."""
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def _move_aside(folder: Path, files: list[Path]) -> None:
 def latest_step(folder: Path) -> int:
     """The step of the latest checkpoint in a workspace (0 when it has none, or when the
     checkpoint state file is unreadable: resuming then looks at the files themselves, see
-    :mod:`.resume`)."""
+    :func:`restore_newest_readable`)."""
     try:
         found = _LATEST.search((folder / CHECKPOINT_STATE).read_text())
     except (OSError, ValueError):  # missing, or not text (a damaged state file)

@@ -1,7 +1,7 @@
 """A run's history as it trains: the losses and hits of the steps since the last row, a
 row every ``training.log_every`` steps (mean loss and accuracy, learning rate, images per
 second), and where each row goes besides the history: MLflow on the chief
-(:mod:`.tracking`), TensorBoard scalars (:mod:`.summaries`) and the tqdm bar."""
+(:mod:`bit_finetune.tracking`), TensorBoard scalars (:mod:`.summaries`) and the tqdm bar."""
 
 from __future__ import annotations
 

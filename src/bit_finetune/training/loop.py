@@ -126,7 +126,7 @@ class Trainer:
     its data) goes to ``recipe.json``.
 
     ``training.mixed_precision: auto`` on a CPU may time a few train steps of
-    ``build_model()`` in float32 and in bfloat16 first (:mod:`.precision`);
+    ``build_model()`` in float32 and in bfloat16 first (:mod:`bit_finetune.runtime.precision`);
     ``measure_precision`` false skips that (float32)."""
 
     def __init__(

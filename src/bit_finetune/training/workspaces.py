@@ -1,8 +1,17 @@
 """Training workspaces: one folder per recipe under the ``training_workspace`` root.
 
-A recipe is everything that decides what a checkpoint means (:func:`recipe_record`). Its
+A recipe is everything that decides what a checkpoint means (:mod:`.recipe`). Its
 folder, ``<architecture>-<first 12 hex digits of the recipe's SHA-256>`` (e.g.
-``R14x0.25-3f2a9c1b7e04``), holds what :mod:`.checkpoints` describes. The same recipe
+``R14x0.25-3f2a9c1b7e04``), holds::
+
+    recipe.json     the recipe the checkpoints are trained with, and its hash
+    checkpoints/    tf.train.CheckpointManager files (:mod:`.checkpoints`)
+    history.csv     history rows up to the latest checkpoint (:mod:`.history`)
+    precision.json  the precision each training session of the recipe used, from which
+                    step, and why (:mod:`bit_finetune.runtime.precision`)
+    tensorboard/    scalars and the MixUp sample grid
+
+The same recipe
 resumes in its folder; another recipe trains from scratch in a folder of its own, and
 the earlier ones are kept. ``training.resume: false`` first moves the recipe's folder
 aside to ``<name>.<UTC time>``. Every worker of a cluster names the same folder; only the
