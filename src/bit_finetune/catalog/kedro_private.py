@@ -1,9 +1,10 @@
 """The one place that reads or writes a private attribute of a kedro-datasets dataset.
 
 :func:`make_saves_atomic` gives a file dataset a file system of its own (the
-:class:`~bit_finetune.core.files.StagedLocalFileSystem` that stages every write), which kedro-datasets has no public way to do: each of its file datasets (and
-this project's, which follow them) keeps its fsspec file system in ``_fs`` and its path in
-``_filepath``, and writes through that file system. ``tests/catalog/test_kedro_private.py``
+:class:`~bit_finetune.core.files.StagedLocalFileSystem` that stages every write), which
+kedro-datasets has no public way to do: each of its file datasets (and this project's,
+which follow them) keeps its fsspec file system in ``_fs`` and its path in ``_filepath``,
+and writes through that file system. ``tests/catalog/test_kedro_private.py``
 fails when a kedro-datasets release changes this.
 """
 

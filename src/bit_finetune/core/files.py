@@ -92,13 +92,7 @@ class LocalFolders:
             os.remove(path)
 
     def size(self, path: str) -> int:
-        if not os.path.isdir(path):
-            return os.path.getsize(path)
-        return sum(
-            os.path.getsize(os.path.join(root, name))
-            for root, _, names in os.walk(path)
-            for name in names
-        )
+        return usage(Path(path))[1]
 
 
 LOCAL = LocalFolders()
