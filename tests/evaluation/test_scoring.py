@@ -16,10 +16,9 @@ from bit_finetune.evaluation.scoring import (
     splits_to_score,
 )
 from bit_finetune.hyperrule import HyperRule
+from tests.training.tiny import tiny_recipe
 
-RECIPE = HyperRule.of({"resize_size": 8, "crop_size": 4, "batch_size": 8, "learning_rate": 0.1,
-                       "warmup_steps": 0, "lr_boundaries": [], "total_steps": 1,
-                       "mixup_alpha": 0.0, "num_classes": 3})  # fmt: skip
+RECIPE = HyperRule.of(tiny_recipe(resize_size=8, crop_size=4))
 
 
 def dense(name: str, architecture: str | None = None) -> keras.Model:

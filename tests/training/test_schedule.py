@@ -8,6 +8,7 @@ import pytest
 
 from bit_finetune.hyperrule import HyperRule
 from bit_finetune.training.schedule import HyperRuleSchedule
+from tests.training.tiny import tiny_recipe
 
 LR = 0.003
 
@@ -56,10 +57,9 @@ def test_no_warmup_starts_at_full_rate():
 
 
 def test_from_recipe_and_config_round_trip(schedule):
-    recipe = HyperRule.of({"resize_size": 160, "crop_size": 128, "batch_size": 512,
-                           "learning_rate": LR, "warmup_steps": 100,
-                           "lr_boundaries": [200, 300, 400], "total_steps": 500,
-                           "mixup_alpha": 0.0, "num_classes": 10})  # fmt: skip
+    recipe = HyperRule.of(
+        tiny_recipe(learning_rate=LR, warmup_steps=100, lr_boundaries=[200, 300, 400], total_steps=500)
+    )
     assert HyperRuleSchedule.from_recipe(recipe).get_config() == schedule.get_config()
     restored = keras.optimizers.schedules.deserialize(
         keras.optimizers.schedules.serialize(schedule)

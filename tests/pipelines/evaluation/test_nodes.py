@@ -25,11 +25,10 @@ from tests.evaluation.toy import (
     toys,
     write_shards,
 )
+from tests.training.tiny import tiny_recipe
 
 LABEL_MAP = {"names": LABEL_NAMES}
-HYPERRULE = {"resize_size": 8, "crop_size": 4, "batch_size": 8, "learning_rate": 0.1,
-             "warmup_steps": 0, "lr_boundaries": [], "total_steps": 1, "mixup_alpha": 0.0,
-             "num_classes": 3}  # fmt: skip
+HYPERRULE = tiny_recipe(resize_size=8, crop_size=4)
 PARAMS = {"splits": ["test", "validation"], "batch_size": 4, "worst_mistakes": 2, "progress": False}
 
 
