@@ -146,9 +146,12 @@ def test_expected_errors_are_short_and_bugs_keep_their_traceback(tmp_path: Path)
         assert result.returncode == 1, output
         assert f"Error: {message}" in output, output
         assert "Traceback" not in output and len(output.strip().splitlines()) <= 8, output
+        assert "Repeat the previous command" not in output, output  # the Error: line alone
+        assert "failed with error" not in output, output
     asked = kedro(["run", *cases[0][0]], project, BIT_FINETUNE_TRACEBACK="1")
     assert "Traceback" in asked.stdout + asked.stderr and cases[0][1] in asked.stderr
     bug = kedro(["run", "--env", "buggy", "--pipelines", "ingestion"], project,
                 PYTHONPATH=f"{tmp_path}:{':'.join(sys.path)}")
     assert bug.returncode == 1
     assert "Traceback" in bug.stderr and "an unexpected failure inside the source" in bug.stderr
+    assert "Repeat the previous command" in bug.stdout  # a bug keeps Kedro's report

@@ -1,5 +1,5 @@
-"""The log written to a file or a pipe is plain lines, never wrapped; a terminal keeps
-Rich's columns."""
+"""The log written to a file or a pipe is plain lines, never wrapped, its progress too; a
+terminal keeps Rich's columns."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from rich.console import Console
 from rich.logging import RichHandler
 from tiny_project import copy_project, kedro
 
+from bit_finetune.errors import TRACEBACK_VARIABLE, ConfigError
 from bit_finetune.logs import (
+    KEDRO_ADVICE,
     UnactionableWarnings,
     drop_unactionable_warnings,
     plain_lines_when_piped,
@@ -44,8 +46,10 @@ def test_a_rich_handler_writing_to_a_file_becomes_plain(root_handlers):
 @pytest.mark.slow
 def test_a_piped_kedro_run_logs_whole_lines(tmp_path: Path):
     copy_project(tmp_path)
-    result = kedro(["run", "--pipelines", "ingestion"], tmp_path, COLUMNS="80")
+    result = kedro(["run", "--pipelines", "ingestion,profiling"], tmp_path, COLUMNS="80")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "\r" not in result.stdout + result.stderr  # progress as whole lines, no bar
+    assert any(line.startswith("profiling: 100%") for line in result.stderr.splitlines())
     whole = ("INFO kedro.pipeline.node: Running node: index_images: index_images("
              "[raw_images;params:ingestion]) -> [image_index;label_map]")
     assert any(line.endswith(whole) for line in result.stdout.splitlines()), result.stdout
@@ -78,3 +82,36 @@ def test_unactionable_warnings_are_dropped_and_others_kept(logger_name, message,
         assert [r.getMessage() for r in caplog.records] == ["Something the user should read"]
     finally:
         logger.filters[:] = kept
+
+
+@pytest.mark.parametrize("logger_name", KEDRO_ADVICE)
+def test_kedro_advice_is_dropped_after_an_expected_error_only(logger_name, caplog, monkeypatch):
+    """The project's ``Error:`` line is the only advice after an expected error (wrapped as
+    Kedro wraps a dataset's); a bug, or any error with tracebacks asked for, keeps Kedro's."""
+    drop_unactionable_warnings()
+    logger = logging.getLogger(logger_name)
+
+    def report(error: Exception) -> list[str]:
+        caplog.clear()
+        try:
+            raise error
+        except Exception:  # noqa: BLE001 - logged as Kedro logs a failure
+            logger.error("Node train failed with error: \n%s", error)
+            logger.warning("No nodes ran. Repeat the previous command to attempt a new run.")
+        return [record.levelname for record in caplog.records]
+
+    def wrapped() -> Exception:
+        try:
+            try:
+                raise ConfigError("raw_images.path: does not exist")
+            except ConfigError as error:
+                raise RuntimeError("Failed while loading data from dataset") from error
+        except RuntimeError as outer:
+            return outer
+
+    with caplog.at_level(logging.INFO, logger=logger_name):
+        assert report(ConfigError("training.model.weights: not found")) == []
+        assert report(wrapped()) == []
+        assert report(RuntimeError("a bug")) == ["ERROR", "WARNING"]
+        monkeypatch.setenv(TRACEBACK_VARIABLE, "1")
+        assert report(ConfigError("training.model.weights: not found")) == ["ERROR", "WARNING"]

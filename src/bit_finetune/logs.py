@@ -5,8 +5,11 @@ and node names stay whole for reading and grepping."""
 from __future__ import annotations
 
 import logging
+import sys
 
 from rich.logging import RichHandler
+
+from bit_finetune.errors import expected, wants_traceback
 
 PLAIN = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -50,6 +53,23 @@ UNACTIONABLE = {
 """Warnings and notices no user can act on: logger name -> phrases of the records dropped."""
 
 
+KEDRO_ADVICE = ("kedro.pipeline.node", "kedro.runner.sequential_runner",
+                "kedro.runner.thread_runner", "kedro.runner.parallel_runner")
+"""Kedro's loggers of a failed node ("Node ... failed with error") and of its advice
+("No nodes ran. Repeat the previous command", "--from-nodes ...")."""
+
+
+class ExpectedErrorAdvice(logging.Filter):
+    """Drops Kedro's report of a failure while the error being handled is an expected one
+    (:func:`bit_finetune.errors.expected`): the project's ``Error:`` line says what to do,
+    and Kedro's advice to repeat the command would contradict it. A bug keeps Kedro's full
+    report, and so does every error when the user asked for tracebacks."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = sys.exc_info()[1]
+        return error is None or expected(error) is None or wants_traceback()
+
+
 class UnactionableWarnings(logging.Filter):
     """Drops the records whose message holds one of ``phrases``."""
 
@@ -63,11 +83,14 @@ class UnactionableWarnings(logging.Filter):
 
 
 def drop_unactionable_warnings() -> None:
-    """Keep the :data:`UNACTIONABLE` records out of the log (Kedro logs Python's warnings as
-    ``py.warnings``). Kedro calls this first thing as the project's ``kedro.init`` entry
-    point (pyproject.toml), before it loads the plugins; settings.py calls it for sessions
-    made without the CLI (notebooks, ``python -m bit_finetune``)."""
-    for name, phrases in UNACTIONABLE.items():
+    """Keep the :data:`UNACTIONABLE` records (Kedro logs Python's warnings as
+    ``py.warnings``) and Kedro's advice after an expected error out of the log. Kedro calls
+    this first thing as the project's ``kedro.init`` entry point (pyproject.toml), before it
+    loads the plugins; settings.py calls it for sessions made without the CLI (notebooks,
+    ``python -m bit_finetune``)."""
+    filters = [*((name, UnactionableWarnings(phrases)) for name, phrases in UNACTIONABLE.items()),
+               *((name, ExpectedErrorAdvice()) for name in KEDRO_ADVICE)]
+    for name, log_filter in filters:
         logger = logging.getLogger(name)
-        if not any(isinstance(existing, UnactionableWarnings) for existing in logger.filters):
-            logger.addFilter(UnactionableWarnings(phrases))
+        if not any(type(existing) is type(log_filter) for existing in logger.filters):
+            logger.addFilter(log_filter)

@@ -29,9 +29,9 @@ from pathlib import Path
 
 import aiohttp
 import fsspec
-from tqdm.auto import tqdm
 
 from bit_finetune.core.files import atomic_write_text, file_sha256
+from bit_finetune.core.progress import progress_bar
 from bit_finetune.core.published import BASE_URL, published_weights
 from bit_finetune.errors import WeightsDownloadError
 
@@ -178,7 +178,7 @@ def _stream(fs: fsspec.AbstractFileSystem, url: str, part: Path, size: int | Non
             progress: bool) -> tuple[int, str]:
     """Copy ``url`` into ``part``; the byte count and SHA-256 of what arrived."""
     digest, received = hashlib.sha256(), 0
-    bar = tqdm(total=size, unit="B", unit_scale=True, unit_divisor=1024,
+    bar = progress_bar(total=size, unit="B", unit_scale=True, unit_divisor=1024,
                desc=f"Downloading {part.name.removesuffix('.part')}", disable=not progress)
     with bar, fs.open(url, "rb", block_size=0, size=size) as source, open(part, "wb") as target:
         while chunk := source.read(CHUNK):

@@ -19,8 +19,8 @@ import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
 
+from bit_finetune.core.progress import progress_bar
 from bit_finetune.evaluation.metrics import TOP5, top_k
 from bit_finetune.shards.records import parse_example, record_features
 from bit_finetune.shards.transforms import eval_transform
@@ -125,7 +125,7 @@ def split_outputs(
     seen = np.zeros(len(ids), dtype=np.int64)
     with (
         shards.naming_damage(split),
-        tqdm(total=len(ids), unit="img", desc=desc, disable=not progress) as bar,
+        progress_bar(total=len(ids), unit="img", desc=desc, disable=not progress) as bar,
     ):
         for batch in strategy.experimental_distribute_dataset(batches):
             positions, batch_outputs = (t.numpy() for t in step(batch))

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 from PIL import Image
-from tqdm.auto import tqdm
 
+from bit_finetune.core.progress import progress_bar
 from bit_finetune.data.source import ImageSource, ReadResult
 from bit_finetune.evaluation.metrics import top_k
 from bit_finetune.imaging import probe
@@ -77,7 +77,7 @@ def predict(
     names = np.asarray(label_names(serving_model), dtype=object)
     serve = serving_model.signatures["serve"]
     k = min(top_k_classes, len(names))
-    reads = tqdm(
+    reads = progress_bar(
         source.read([item.uri for item in items]),
         total=len(items),
         disable=not progress,

@@ -9,9 +9,9 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 from bit_finetune.config import PreprocessingParams
+from bit_finetune.core.progress import progress_bar
 from bit_finetune.data.source import ImageSource
 from bit_finetune.data.splits import split_order
 from bit_finetune.imaging.encode import encode_reads
@@ -100,7 +100,7 @@ def _records(
         quality=settings.jpeg_quality,
         workers=settings.workers,
     )
-    progress = tqdm(
+    progress = progress_bar(
         encoded, total=len(by_uri), desc=f"write_shards {split}", unit="img",
         disable=not settings.progress,
     )  # fmt: skip

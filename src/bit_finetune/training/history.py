@@ -1,7 +1,7 @@
 """A run's history as it trains: the losses and hits of the steps since the last row, a
 row every ``training.log_every`` steps (mean loss and accuracy, learning rate, images per
 second), and where each row goes besides the history: MLflow on the chief
-(:mod:`bit_finetune.tracking`), TensorBoard scalars (:mod:`.summaries`) and the tqdm bar."""
+(:mod:`bit_finetune.tracking`), TensorBoard scalars (:mod:`.summaries`) and the progress bar."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from typing import Any, Self
 
 import pandas as pd
 import tensorflow as tf
-from tqdm.auto import tqdm
 
 from bit_finetune import tracking
 from bit_finetune.core.files import atomic_write_text
+from bit_finetune.core.progress import progress_bar
 from bit_finetune.training import summaries
 
 VALIDATION_COLUMNS = ["val_loss", "val_accuracy"]  # NaN on rows without validation
@@ -46,7 +46,7 @@ class History:
         self.global_batch, self.learning_rate, self.chief = global_batch, learning_rate, chief
         self.window: list[tuple[tf.Tensor, tf.Tensor, int]] = []
         self.postfix: dict[str, str] = {}
-        self.bar = tqdm(
+        self.bar = progress_bar(
             total=total_steps, initial=start, desc="train", unit="step", disable=not progress
         )
         self.clock = time.perf_counter()
@@ -92,7 +92,7 @@ class History:
         )
         if not math.isnan(row["val_accuracy"]):
             self.postfix["val_acc"] = f"{row['val_accuracy']:.3f}"
-        self.bar.set_postfix(self.postfix)
+        self.bar.set_postfix(self.postfix, refresh=False)  # shown at the next update
         self.window, self.clock = [], time.perf_counter()
 
     @contextmanager

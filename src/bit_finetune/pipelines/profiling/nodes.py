@@ -9,9 +9,9 @@ from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from bit_finetune.config import stage_params
+from bit_finetune.core.progress import progress_bar
 from bit_finetune.data.source import ImageSource
 from bit_finetune.imaging import ImageProbe, probe_reads
 from bit_finetune.imaging.plots import class_balance_figure, resolution_figure
@@ -45,7 +45,7 @@ def profile_images(
     )
     stream = probe_reads(raw_images.read(uris), verify=p.verify_decode, workers=workers)
     probes: dict[str, ImageProbe] = dict(
-        tqdm(stream, total=len(uris), disable=not p.progress, desc="profiling", unit="img")
+        progress_bar(stream, total=len(uris), disable=not p.progress, desc="profiling", unit="img")
     )
     missing = [uri for uri in uris if uri not in probes]
     if missing:
