@@ -261,6 +261,27 @@ def test_the_run_lock_is_held_from_start_to_end(chief, tmp_path: Path, end: str)
     other.release()
 
 
+@pytest.mark.parametrize(("existed", "nodes_done", "kept"), [
+    (False, 0, False), (False, 1, True), (True, 0, True),
+])  # fmt: skip
+def test_a_run_that_failed_before_any_node_leaves_no_folder_it_made(
+    chief, tmp_path: Path, existed: bool, nodes_done: int, kept: bool
+):
+    folder = tmp_path / "data/misspelt"
+    if existed:
+        folder.mkdir(parents=True)
+    hook = hooks.RunLockHook()
+    hook.after_context_created(context(tmp_path, "data/misspelt"))
+    hook.before_pipeline_run({}, pipeline(), DataCatalog())
+    (folder / "08_reporting").mkdir()
+    (folder / "08_reporting/run_record.json").write_text("{}")  # as RunRecordHook saves it
+    for _ in range(nodes_done):
+        hook.after_node_run()
+    hook.on_pipeline_error()
+    assert folder.exists() is kept
+    assert (tmp_path / "data").is_dir()  # only the environment's own folder goes
+
+
 def test_an_absolute_data_folder_is_locked_where_it_is(chief, tmp_path: Path):
     hook = hooks.RunLockHook()
     hook.after_context_created(context(tmp_path / "project", str(tmp_path / "scratch")))

@@ -5,6 +5,7 @@ not answer."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -155,6 +156,29 @@ def test_the_run_is_quiet_and_leaves_its_store_in_the_project(tracked):
     assert (tracked / "mlruns.db").is_file() and (tracked / "mlartifacts").is_dir()
 
 
+@pytest.mark.slow
+def test_a_run_that_failed_before_any_node_leaves_no_trace(tracked, tmp_path):
+    """A misspelt image folder: the run stops at its first node and leaves no MLflow run,
+    no experiment of its own and no data folder; the store's other runs stay."""
+    project = tmp_path / "project"
+    shutil.copytree(tracked, project)
+    before = active(store(project))
+    (project / "conf/misspelt").mkdir()
+    (project / "conf/misspelt/catalog.yml").write_text(
+        "raw_images:\n  type: bit_finetune.catalog.ImageFolderDataset\n  path: /no/such/photos\n")
+    result = kedro(["run", "--env", "misspelt"], project, BIT_FINETUNE_TRACKING="on")
+    assert result.returncode == 1 and "raw_images.path: '/no/such/photos' does not exist" in (
+        result.stdout + result.stderr)
+    assert active(store(project)) == before
+    assert not (project / "data/misspelt").exists()
+
+
+def active(client: MlflowClient) -> dict[str, list[str]]:
+    """The store's active experiments, each with its active runs' ids."""
+    return {e.name: sorted(r.info.run_id for r in client.search_runs([e.experiment_id]))
+            for e in client.search_experiments()}
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -217,12 +241,12 @@ def settings_in(**variables: str) -> str:
 def test_one_switch_and_the_chief_alone_track():
     plugin = "('kedro_mlflow',)"
     assert settings_in(BIT_FINETUNE_TRACKING="on") == "()"
-    assert settings_in() == "()"  # on by default where the extra is installed
+    assert settings_in() == plugin  # off unless asked, though the extra is installed
     assert settings_in(BIT_FINETUNE_TRACKING="off") == plugin
     worker = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
-    assert settings_in(TF_CONFIG=json.dumps(worker)) == plugin
+    assert settings_in(TF_CONFIG=json.dumps(worker), BIT_FINETUNE_TRACKING="on") == plugin
     worker["task"]["index"] = 0  # worker 0 of a cluster without a chief is the chief
-    assert settings_in(TF_CONFIG=json.dumps(worker)) == "()"
+    assert settings_in(TF_CONFIG=json.dumps(worker), BIT_FINETUNE_TRACKING="on") == "()"
     # The name Kedro matches against the plugin's distribution
     from importlib.metadata import distribution
 

@@ -8,6 +8,7 @@ import platform
 import shutil
 import subprocess
 import tempfile
+import time
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -128,10 +129,12 @@ def private_copies(catalog: DataCatalog, names: list[str], folder: Path) -> dict
 class RunLockHook:
     """One run at a time writes an environment's artefacts (its ``data_folder``): a second
     run is refused, naming the first. The other workers of a cluster write nothing shared
-    and take no lock."""
+    and take no lock. A run that fails before any node ran (a misspelt path) leaves no data
+    folder it made (only the lock and the run record were in it)."""
 
     def __init__(self) -> None:
         self._lock: RunLock | None = None
+        self._nodes_done = 0
 
     @hook_impl
     def after_context_created(self, context: Any) -> None:
@@ -144,12 +147,18 @@ class RunLockHook:
             self._lock.acquire()
 
     @hook_impl
+    def after_node_run(self) -> None:
+        self._nodes_done += 1
+
+    @hook_impl
     def after_pipeline_run(self) -> None:
         self._release()
 
     @hook_impl
     def on_pipeline_error(self) -> None:
         self._release()
+        if self._lock is not None and self._lock.made_folder and not self._nodes_done:
+            shutil.rmtree(self._lock.path.parent, ignore_errors=True)
 
     def _release(self) -> None:
         if self._lock is not None:
@@ -232,11 +241,14 @@ class TrackingHook:
 
     def __init__(self) -> None:
         self._env = "default"
+        self._started = 0.0  # when the session's context was made, before its experiment
+        self._nodes_done = 0
 
     @hook_impl(tryfirst=True)
     def after_context_created(self, context: Any) -> None:
         config = context.config_loader
         self._env = str(config["globals"].get("dataset") or self._env)
+        self._started, self._nodes_done = time.time(), 0
         if tracking.tracking_enabled() and "mlflow" in config.config_patterns:
             server = config["mlflow"].get("server") or {}
             tracking.check_server(str(server.get("mlflow_tracking_uri") or ""))
@@ -254,8 +266,14 @@ class TrackingHook:
             git_commit=git_commit(Path(run_params.get("project_path") or ".")),
         )
 
+    @hook_impl(trylast=True)  # after kedro-mlflow's, which ends the run as FAILED
+    def on_pipeline_error(self) -> None:
+        if tracking.tracking_enabled() and not self._nodes_done:
+            tracking.discard_run(since=self._started)
+
     @hook_impl
     def after_node_run(self, node: Any, outputs: dict[str, Any]) -> None:
+        self._nodes_done += 1
         for name, value in outputs.items():
             stem = name.rsplit(".", 1)[-1]
             if stem == "hyperrule":

@@ -29,7 +29,7 @@ HOOKS = (
 )
 
 # MLflow tracking is kedro-mlflow's hook, registered by the `mlflow` extra: one MLflow run
-# per `kedro run`, from the chief of a cluster only, unless BIT_FINETUNE_TRACKING=off.
+# per `kedro run`, from the chief of a cluster only, when BIT_FINETUNE_TRACKING=on.
 if not (tracking_switched_on() and is_chief()):
     DISABLE_HOOKS_FOR_PLUGINS = ("kedro_mlflow",)
 

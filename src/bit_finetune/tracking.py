@@ -42,8 +42,9 @@ RESUMED_TAG = "bit_finetune.resumed_from"
 
 
 def tracking_switched_on() -> bool:
-    """Whether ``BIT_FINETUNE_TRACKING`` (default ``on``) lets runs be tracked."""
-    value = os.environ.get(SWITCH, "on").strip().lower()
+    """Whether ``BIT_FINETUNE_TRACKING`` (default ``off``: installing the extra tracks
+    nothing until the user asks) switches tracking on."""
+    value = os.environ.get(SWITCH, "off").strip().lower()
     if value not in ON + OFF:
         raise ConfigError(f"{SWITCH}={value!r}: use on or off")
     return value in ON
@@ -110,6 +111,22 @@ def name_run(env: str, architecture: str, weights: str, kedro_run_id: str | None
     logger.info("MLflow run '%s' (%s) in experiment '%s' of %s", tags["mlflow.runName"],
                 run.run_id, mlflow.get_experiment(run.experiment_id).name,
                 mlflow.get_tracking_uri())
+
+
+def discard_run(since: float) -> None:
+    """Delete the run that just ended without running a node (a misspelt path), and its
+    experiment when it has no other run and was made at or after ``since`` (a time.time()):
+    a run that did nothing leaves nothing to compare."""
+    mlflow = sys.modules.get("mlflow")
+    run = mlflow.last_active_run() if mlflow is not None else None
+    if run is None or run.info.end_time is None:
+        return
+    client = mlflow.MlflowClient()
+    client.delete_run(run.info.run_id)
+    experiment = client.get_experiment(run.info.experiment_id)
+    others = client.search_runs([experiment.experiment_id], max_results=1)
+    if not others and experiment.creation_time / 1000 >= since:
+        client.delete_experiment(experiment.experiment_id)
 
 
 def weights_label(weights: str) -> str:

@@ -37,10 +37,13 @@ class RunLock:
     def __init__(self, folder: Path) -> None:
         self.path = Path(folder) / LOCK_NAME
         self._handle: IO[str] | None = None
+        self.made_folder = False
+        """Whether :meth:`acquire` made the folder (it did not exist before)."""
 
     def acquire(self) -> None:
         """Take the lock, or raise :class:`RunLockedError` naming its holder."""
         self.release()
+        self.made_folder = not self.path.parent.exists()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         handle = open(self.path, "a+")  # noqa: SIM115 (held open while the run lasts)
         try:
