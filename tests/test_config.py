@@ -112,3 +112,23 @@ def test_a_list_of_steps_that_is_not_one_names_the_form(steps):
     with pytest.raises(ConfigError, match=r'hyperrule\.overrides\.lr_boundaries: .*"hyperrule'
                                           r"|hyperrule\.overrides\.lr_boundaries: expected int"):
         stage_params("hyperrule", {"overrides": {"lr_boundaries": steps}})
+
+
+def test_a_local_npz_file_sets_the_architecture_left_unset(tmp_path):
+    from bit_finetune.bit import build_backbone, build_classifier, save_npz
+    from bit_finetune.errors import naming_keys
+
+    path = tmp_path / "mine.npz"
+    save_npz(build_backbone("R14x0.25"), str(path))
+    (tmp_path / "other.npz").write_bytes(b"not an archive")
+
+    def model(**values):
+        return stage_params("training", {"model": values}).model
+
+    assert model(weights=str(path)).architecture == "R14x0.25"
+    assert model(weights=str(tmp_path / "other.npz")).architecture == "R50x1"  # load says why
+    given = model(weights=str(path), architecture="R26x0.5")
+    with pytest.raises(ConfigError) as error, naming_keys():
+        build_classifier(given.architecture, 2, weights=given.weights)
+    assert str(error.value).startswith(
+        f"training.model.architecture: '{path}' holds R14x0.25 weights, but the model is R26x0.5")

@@ -16,7 +16,7 @@ from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from bit_finetune.core.architectures import get_architecture
+from bit_finetune.core.architectures import get_architecture, npz_architecture
 from bit_finetune.core.published import published_weights
 from bit_finetune.errors import ArchitectureError, ConfigError, WeightsError, naming_keys
 from bit_finetune.hyperrule import OVERRIDABLE, BatchPolicy
@@ -156,12 +156,14 @@ class PreprocessingParams:
 
 @dataclass(frozen=True)
 class ModelParams:
-    """``architecture`` None: the published weights' size (``weights: BiT-M-R50x3``), else
-    R50x1; after parsing it always holds a name. ``cache_dir`` and ``base_url`` None: the
+    """``architecture`` None: the published weights' size (``weights: BiT-M-R50x3``), or
+    the size of the weights in a local ``.npz`` file, else R50x1; after parsing it always
+    holds a name. ``cache_dir`` and ``base_url`` None: the
     default weights cache and the official release (see :mod:`bit_finetune.bit.download`)."""
 
     architecture: str | None = None
-    """R50x1, R101x3, ...; null: the published weights' size, else R50x1."""
+    """R50x1, R101x3, ...; null: the published weights' size, or that of a local .npz file,
+    else R50x1."""
     weights: str = "random"
     """random, a published name (downloaded once into the weights cache; the name fixes the
     architecture), a path or URL to an official .npz file, or a TF Hub handle / SavedModel dir."""
@@ -177,7 +179,8 @@ class ModelParams:
     def __post_init__(self) -> None:
         published = None if self.weights == "random" else published_weights(self.weights)
         if self.architecture is None:
-            architecture = published.architecture if published else "R50x1"
+            found = None if published else self.file_architecture()
+            architecture = published.architecture if published else found or "R50x1"
             object.__setattr__(self, "architecture", architecture)
             return
         chosen = get_architecture(self.architecture)  # an unknown name raises
@@ -187,6 +190,13 @@ class ModelParams:
                 f"{published.architecture} weights; omit the architecture (the weights name "
                 "fixes it) or choose other weights",
             )
+
+    def file_architecture(self) -> str | None:
+        """The architecture of the weights in a local ``.npz`` file, read from the file."""
+        if not (self.weights.lower().endswith(".npz") and os.path.isfile(self.weights)):
+            return None
+        found = npz_architecture(self.weights)
+        return found.name if found else None
 
     def check_weights_exist(self) -> None:
         """Raise when ``weights`` names a local file or folder that is not there (checked

@@ -107,14 +107,29 @@ def test_not_an_npz(tmp_path: Path) -> None:
         build_classifier("R14x0.25", 2, weights=str(fake))
 
 
-def test_wrong_architecture_names_first_mismatched_key_and_both_shapes(trained_file) -> None:
+def test_weights_of_another_architecture_name_both(trained_file) -> None:
     _, path = trained_file
     with pytest.raises(ModelError) as info:
         build_classifier("R14x0.5", 2, weights=str(path))
+    assert info.value.subject == "architecture"
+    assert str(info.value) == (
+        f"'{path}' holds R14x0.25 weights, but the model is R14x0.5; set R14x0.25 (or, for "
+        "a local .npz file, leave it unset: the file sets it)")
+
+
+def test_a_weight_of_the_wrong_shape_names_its_key_and_both_shapes(trained_file, tmp_path):
+    _, path = trained_file
+    with np.load(path) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    key = "resnet/block2/unit01/b/standardized_conv2d/kernel"
+    arrays[key] = arrays[key][:, :, :, :-1]
+    odd = tmp_path / "odd.npz"
+    np.savez(odd, **arrays)
+    with pytest.raises(ModelError) as info:
+        build_classifier("R14x0.25", 2, weights=str(odd))
     message = str(info.value)
     assert info.value.subject == "weights"
-    assert "'resnet/root_block/standardized_conv2d/kernel'" in message
-    assert "(7, 7, 3, 16)" in message and "(7, 7, 3, 32)" in message
+    assert f"'{key}'" in message and "(3, 3, 32, 31)" in message and "(3, 3, 32, 32)" in message
     assert "\n" not in message
 
 
@@ -131,8 +146,13 @@ def test_missing_key_is_named(trained_file, tmp_path: Path) -> None:
 
 
 def test_deeper_file_into_shallower_model_is_refused(tmp_path: Path) -> None:
+    """A file of no architecture of the table (R26x0.5 less its last unit) that holds
+    more units than the model: the first weight too many is named."""
     path = tmp_path / "r26.npz"
     save_npz(build_backbone("R26x0.5"), str(path))
+    with np.load(path) as npz:
+        arrays = {key: npz[key] for key in npz.files if "block4/unit02" not in key}
+    np.savez(path, **arrays)
     expected = "weights the architecture lacks, first 'resnet/block1/unit02"
     with pytest.raises(ModelError, match=expected):
         build_classifier("R14x0.5", 2, weights=str(path))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bit_finetune.bit import ARCHITECTURES, OFFICIAL, SMALL, build_backbone, get_architecture
+from bit_finetune.core.architectures import architecture_of_weights
 from bit_finetune.errors import ModelError
 
 # Published backbone parameter counts (no head) and feature widths.
@@ -121,3 +122,17 @@ def test_spatial_sizes_follow_the_official_padding(size: int, final: int) -> Non
     after_conv = (size + 6 - 7) // 2 + 1
     assert stem(images).shape[1] == (after_conv + 2 - 3) // 2 + 1
     assert tuple(body(images).shape) == (1, final, final, 512)
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_the_architecture_is_read_from_official_weight_names(name: str) -> None:
+    arch = get_architecture(name)
+    names = ["resnet/root_block/standardized_conv2d/kernel", "resnet/group_norm/gamma"] + [
+        f"resnet/block{block}/unit{unit:02d}/{part}/standardized_conv2d/kernel"
+        for block, count in enumerate(arch.units, 1)
+        for unit in range(1, count + 1)
+        for part in "abc"
+    ]
+    assert architecture_of_weights(names, arch.root_filters) == arch
+    assert architecture_of_weights(names, arch.root_filters + 1) is None  # no such width
+    assert architecture_of_weights(names[:-3], arch.root_filters) is None  # a unit short

@@ -27,7 +27,8 @@ import keras
 import numpy as np
 from numpy.typing import ArrayLike
 
-from bit_finetune.errors import WeightsError
+from bit_finetune.core.architectures import architecture_of_weights
+from bit_finetune.errors import ArchitectureError, ModelError, WeightsError
 
 HEAD_PREFIX = "resnet/head/"
 _FIXED = {
@@ -104,6 +105,15 @@ def load_official_weights(
     targets = weight_keys(backbone)
     names = {official_key(n): n for n in weights}
     names = {k: n for k, n in names.items() if not k.startswith(HEAD_PREFIX)}
+    root = f"{_FIXED['root_conv']}/kernel"
+    if root in names:
+        theirs = architecture_of_weights(names, weights[names[root]].shape[-1])
+        ours = architecture_of_weights(targets, targets[root].shape[-1])
+        if theirs is not None and ours is not None and theirs != ours:
+            raise ArchitectureError(
+                f"'{source}' holds {theirs.name} weights, but the model is {ours.name}; set "
+                f"{theirs.name} (or, for a local .npz file, leave it unset: the file sets it)"
+            )
     _check_keys(source, list(targets), list(names))
     arrays = {key: _fit(source, key, weights[names[key]], v) for key, v in targets.items()}
     for key, variable in targets.items():
@@ -122,7 +132,7 @@ def load_npz(backbone: keras.Model, path: str) -> None:
             if not isinstance(archive, np.lib.npyio.NpzFile):
                 raise WeightsError(f"'{path}' is not a readable .npz archive (a single .npy array)")
             load_official_weights(backbone, archive, path)
-    except WeightsError:
+    except ModelError:
         raise
     except FileNotFoundError as e:
         raise WeightsError(

@@ -13,6 +13,8 @@ channels per group. The group count does not change the parameter count.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from bit_finetune.errors import ArchitectureError
@@ -93,3 +95,35 @@ def get_architecture(name: str | Architecture) -> Architecture:
             f"choose one of {list(ARCHITECTURES)}"
         )
     return found
+
+
+ROOT_KERNEL = re.compile(r"resnet/root_block/standardized_conv2d(_\d+)?/kernel(:0)?")
+"""The official weight name of the root convolution (HWIO, ``64 * width`` filters)."""
+_UNIT = re.compile(r"resnet/block([1-4])/unit(\d+)/")
+
+
+def architecture_of_weights(names: Iterable[str], root_filters: int) -> Architecture | None:
+    """The table's architecture whose backbone has these official weight names (units per
+    stage, counted from the names) and root convolution filters (its width), or None."""
+    units: list[set[str]] = [set(), set(), set(), set()]
+    for name in names:
+        match = _UNIT.match(name)
+        if match:
+            units[int(match[1]) - 1].add(match[2])
+    counts = tuple(len(stage) for stage in units)
+    return next((a for a in ARCHITECTURES.values()
+                 if a.units == counts and a.root_filters == root_filters), None)
+
+
+def npz_architecture(path: str) -> Architecture | None:
+    """The architecture of the official BiT weights in the local ``.npz`` file at
+    ``path``, read from its names and root convolution alone; None for another file."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            root = next((name for name in archive.files if ROOT_KERNEL.fullmatch(name)), None)
+            return None if root is None else architecture_of_weights(
+                archive.files, archive[root].shape[-1])
+    except (ValueError, OSError, EOFError, AttributeError):  # not an npz archive
+        return None
