@@ -40,19 +40,13 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
+from bit_finetune.data.splits import SPLIT_NAMES
 from bit_finetune.data.walk import Found, walk
 from bit_finetune.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_EXTENSIONS = ("bmp", "gif", "jpeg", "jpg", "png", "webp")
-SPLIT_FOLDERS = {
-    "train": "train",
-    "validation": "validation",
-    "val": "validation",
-    "valid": "validation",
-    "test": "test",
-}
 FLAT, SPLIT = "root/<label>/<image>", "root/<split>/<label>/<image>"
 ANY_DEPTH = "root/**/<image> (unlabelled)"
 UNLABELLED = ""
@@ -216,7 +210,7 @@ def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:
             f"into one folder per class: {FLAT}"
         )
     tops = {p[0] for p in parts}
-    split_tops = {t for t in tops if t.lower() in SPLIT_FOLDERS}
+    split_tops = {t for t in tops if t.lower() in SPLIT_NAMES}
     if split_tops and split_tops != tops:
         raise ConfigError(
             f"raw_images.path: '{path}' mixes split folders ({', '.join(sorted(split_tops))}) "
@@ -231,7 +225,7 @@ def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:
             f"{layout} (e.g. '{misplaced[0]}'); move them so every image sits at {layout}"
         )
     images = [
-        _Image(r, p[-2], SPLIT_FOLDERS[p[0].lower()] if depth == 3 else None)
+        _Image(r, p[-2], SPLIT_NAMES[p[0].lower()] if depth == 3 else None)
         for r, p in zip(relatives, parts)
     ]
     return images, layout
