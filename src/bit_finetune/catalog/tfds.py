@@ -51,35 +51,27 @@ class TFDSDataset(AbstractDataset[None, ImageSource]):
         download: bool = False,
         metadata: dict[str, Any] | None = None,
     ) -> None:
-        self._name = name
-        self._data_dir = None if data_dir is None else str(data_dir)
-        self._image_key = image_key
-        self._label_key = label_key
-        self._splits = None if splits is None else dict(splits)
-        self._download = download
+        self._args: dict[str, Any] = {
+            "name": name, "data_dir": None if data_dir is None else str(data_dir),
+            "image_key": image_key, "label_key": label_key,
+            "splits": None if splits is None else dict(splits), "download": download,
+        }  # fmt: skip
         self.metadata = metadata
 
     def load(self) -> ImageSource:
-        return open_tfds(self._name, self._data_dir, self._image_key, self._label_key,
-                         self._splits, self._download)
+        return open_tfds(**self._args)
 
     def save(self, data: None) -> None:
         raise DatasetError("raw_images: a TFDS dataset is read-only; nothing is saved")
 
     def _describe(self) -> dict[str, Any]:
-        return {
-            "name": self._name,
-            "data_dir": self._data_dir,
-            "image_key": self._image_key,
-            "label_key": self._label_key,
-            "splits": self._splits,
-            "download": self._download,
-        }
+        return dict(self._args)
 
     def preview(self, nrows: int = 10) -> TablePreview:
         """The first ``nrows`` examples listed (id, uri, label_name, split); never downloads."""
-        if not tfds_builder(self._name, self._data_dir).is_prepared():
+        name = self._args["name"]
+        if not tfds_builder(name, self._args["data_dir"]).is_prepared():
             raise DatasetError(
-                f"raw_images: TFDS dataset '{self._name}' is not prepared yet; nothing to preview"
+                f"raw_images: TFDS dataset '{name}' is not prepared yet; nothing to preview"
             )
         return source_table(self.load(), nrows)

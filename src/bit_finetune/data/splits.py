@@ -17,13 +17,7 @@ from bit_finetune.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
 """The split names, in their order."""
-SPLIT_NAMES = {
-    "train": "train",
-    "validation": "validation",
-    "val": "validation",
-    "valid": "validation",
-    "test": "test",
-}
+SPLIT_NAMES = {**{split: split for split in SPLITS}, "val": "validation", "valid": "validation"}
 """Our split for each name a split folder or a TFDS split may have (lower-cased)."""
 CARVED = ("validation", "test")
 """The splits made from train when a source lacks them."""
