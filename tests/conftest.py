@@ -33,7 +33,7 @@ from PIL import Image, ImageDraw
 if TYPE_CHECKING:  # the toy needs TensorFlow: imported by the fixtures that use it
     import keras
 
-    from bit_finetune.catalog.tfrecord_shards import ShardSet
+    from bit_finetune.shards.shard_set import ShardSet
 
 
 def _console_logging() -> str:

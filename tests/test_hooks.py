@@ -24,7 +24,7 @@ from kedro_datasets.json import JSONDataset
 from kedro_datasets.pandas import CSVDataset
 
 from bit_finetune import hooks, tracking
-from bit_finetune.catalog.workspace import WorkspaceDataset
+from bit_finetune.catalog.training_workspace import WorkspaceDataset
 from bit_finetune.core.files import StagedLocalFileSystem
 from bit_finetune.core.run_lock import LOCK_NAME, RunLock
 from bit_finetune.errors import ConfigError, RunLockedError

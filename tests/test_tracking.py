@@ -1,6 +1,6 @@
 """MLflow tracking through kedro-mlflow: a tracked run read back from a real SQLite store,
-a killed run resumed, the switch, the chief-only rule, and a tracking server that does
-not answer."""
+a killed run resumed, the switch, the chief-only rule, a tracking server that does not
+answer, and a store's runs read as one table (without a server, never creating a store)."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from tiny_project import (
     run_in_process,
     tiny,
 )
+from tracked_store import DELETED, RUNS, write_store
 
 from bit_finetune import tracking
 from bit_finetune.errors import ConfigError, TrackingServerError
@@ -305,3 +306,58 @@ def test_a_killed_run_resumed_is_linked_and_its_curves_start_at_step_one(staged_
     assert steps == list(range(1, TOTAL_STEPS + 1))  # the restored history, then the rest
     logged_before = [p.step for p in client.get_metric_history(killed.info.run_id, "loss")]
     assert logged_before and logged_before == steps[: len(logged_before)]
+
+
+@pytest.fixture(scope="module")
+def runs_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
+    return write_store(tmp_path_factory.mktemp("tracked"))
+
+
+def test_one_row_per_run_of_every_active_experiment(runs_store):
+    uri, ids = runs_store
+    runs = tracking.tracked_runs_table(uri)
+    assert list(runs.columns[: len(tracking.RUN_COLUMNS)]) == tracking.RUN_COLUMNS
+    assert list(runs["run_id"]) == ids  # oldest first; the deleted experiment's run is gone
+    assert DELETED.dataset not in set(runs["dataset"])
+    assert list(runs["run_name"]) == [run.name for run in RUNS]
+    assert list(runs["dataset"]) == [run.dataset for run in RUNS]
+    assert list(runs["status"]) == [run.status for run in RUNS]
+    minutes = (runs["end_time"] - runs["start_time"]).dt.total_seconds() / 60
+    assert list(minutes) == [run.minutes for run in RUNS]
+    assert str(runs["start_time"].dt.tz) == "UTC"
+    assert runs.loc[0, "start_time"] == pd.Timestamp("2025-03-01T10:00:00Z")
+    # metrics, params and tags as mlflow.search_runs names them
+    assert list(runs["metrics.test.top1"].isna()) == [run.test is None for run in RUNS]
+    assert runs.loc[0, "metrics.loss"] == pytest.approx(2.0 / 3)  # a step metric's last value
+    assert list(runs["params.rule.crop_size"]) == [str(run.crop_size) for run in RUNS]
+    assert runs.loc[0, "params.training.model.architecture"] == "R14x0.25"
+    assert list(runs["tags.bit_finetune.weights"]) == [run.weights for run in RUNS]
+    assert runs.loc[2, "tags.bit_finetune.resumed_from"] == ids[1]
+    assert runs["tags.bit_finetune.resumed_from"].isna().sum() == len(RUNS) - 1
+
+
+def test_a_relative_sqlite_uri_is_read_from_the_working_folder(runs_store, monkeypatch, tmp_path):
+    uri, ids = runs_store
+    monkeypatch.chdir(Path(uri.removeprefix("sqlite:///")).parent)
+    assert list(tracking.tracked_runs_table("sqlite:///mlruns.db")["run_id"]) == ids
+    # another folder's store, in the same process (MLflow keeps a store per uri)
+    shutil.copy("mlruns.db", tmp_path / "mlruns.db")
+    MlflowClient(f"sqlite:///{tmp_path}/mlruns.db").delete_run(ids[0])
+    monkeypatch.chdir(tmp_path)
+    assert list(tracking.tracked_runs_table("sqlite:///mlruns.db")["run_id"]) == ids[1:]
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///{folder}/mlruns.db", "sqlite:///mlruns.db",
+                                 "{folder}/mlruns", "file://{folder}/mlruns"])
+def test_a_store_not_there_yet_is_no_runs_and_is_not_created(uri, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runs = tracking.tracked_runs_table(uri.format(folder=tmp_path))
+    assert runs.empty
+    assert list(runs.columns) == tracking.RUN_COLUMNS
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_store_without_runs_is_an_empty_table(tmp_path):
+    uri = f"sqlite:///{tmp_path}/mlruns.db"
+    MlflowClient(tracking_uri=uri).search_experiments()  # creates the empty store
+    assert list(tracking.tracked_runs_table(uri).columns) == tracking.RUN_COLUMNS

@@ -17,7 +17,7 @@ from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import ProjectMetadata
 
-from bit_finetune.catalog.workspace import WorkspaceDataset
+from bit_finetune.catalog.training_workspace import WorkspaceDataset
 from bit_finetune.core.files import human_size
 from bit_finetune.errors import TRACEBACK_VARIABLE, expected, wants_traceback
 from bit_finetune.training import workspaces as ws

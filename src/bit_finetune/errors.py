@@ -74,6 +74,15 @@ class TrackingServerError(UserError):
     """The configured tracking server does not answer."""
 
 
+class IncompleteShardSetError(UserError):
+    """The folder holds no complete, consistent shard set."""
+
+
+class ShardDamagedError(IncompleteShardSetError):
+    """Shard files of a split are missing, or differ from the manifest (size, SHA-256,
+    a record that cannot be read)."""
+
+
 def parameter_key(section: str, subject: str) -> str:
     """The key of a training section's setting a :class:`ModelError` is about."""
     return f"{section}.{subject}" if subject == "finetune" else f"{section}.model.{subject}"

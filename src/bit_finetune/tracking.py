@@ -4,10 +4,10 @@ kedro-mlflow (the ``mlflow`` extra) starts one MLflow run per ``kedro run``, log
 parameters the nodes read and ends the run; this module adds the rest while that run is
 active: its name and tags, the HyperRule's values, the dataset's size, the precision
 training chose, the step metrics as training logs them, the final scores, the artefacts
-and the classifier as an MLflow model.
+and the classifier as an MLflow model. :func:`tracked_runs_table` reads the runs back.
 
-Every function is a no-op when no MLflow run is active (tracking switched off, the extra
-not installed, a worker that is not the chief), and none imports MLflow before
+Every logging function is a no-op when no MLflow run is active (tracking switched off, the
+extra not installed, a worker that is not the chief), and none imports MLflow before
 kedro-mlflow has: a run without tracking never loads it.
 """
 
@@ -24,6 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 import pandas as pd
 
@@ -39,6 +40,13 @@ STEP_METRICS = ("loss", "accuracy", "learning_rate", "images_per_second", "val_l
 SCORES = ("top1", "top5", "macro_f1")
 WORKSPACE_TAG = "bit_finetune.workspace"
 RESUMED_TAG = "bit_finetune.resumed_from"
+RUN_COLUMNS = [
+    "run_id", "run_name", "dataset", "experiment_id", "status", "start_time", "end_time",
+]  # fmt: skip
+"""The columns every runs table has, even an empty one; ``metrics.<key>``, ``params.<key>``
+and ``tags.<key>`` follow, as :func:`mlflow.search_runs` names them."""
+PAGE = 1000
+INSTALL = 'pip install -e ".[mlflow]"'
 
 
 def tracking_switched_on() -> bool:
@@ -293,3 +301,110 @@ def log_classifier(serving: Any, name: str = "classifier") -> None:
 def _param(value: Any) -> Any:
     """A list as numbers separated by spaces, as the command line takes it."""
     return " ".join(str(item) for item in value) if isinstance(value, (list, tuple)) else value
+
+
+def tracked_runs_table(tracking_uri: str) -> pd.DataFrame:
+    """Every run of every active experiment of the MLflow store ``tracking_uri``, one row
+    each, read with MLflow's client (no server needed for a SQLite store).
+
+    The columns are :data:`RUN_COLUMNS` (``dataset`` is the experiment's name,
+    ``start_time`` and ``end_time`` UTC timestamps, missing while a run is running), then
+    ``metrics.<key>`` (each metric's last value), ``params.<key>`` and ``tags.<key>``. A
+    store with no runs, or a SQLite file or folder that does not exist yet, is a table with
+    no rows; reading never creates one.
+    """
+    try:
+        from mlflow.entities import ViewType
+        from mlflow.tracking import MlflowClient
+    except ImportError as error:
+        raise ConfigError(
+            f"tracked_runs: reading the MLflow store {tracking_uri} needs MLflow; "
+            f"install the mlflow extra: {INSTALL}"
+        ) from error
+    if not _store_exists(tracking_uri):
+        return _frame([])
+    client = MlflowClient(tracking_uri=_absolute(tracking_uri))
+    experiments = _all_pages(client.search_experiments, view_type=ViewType.ACTIVE_ONLY)
+    names = {experiment.experiment_id: experiment.name for experiment in experiments}
+    runs = (
+        _all_pages(client.search_runs, experiment_ids=list(names),
+                   run_view_type=ViewType.ACTIVE_ONLY, order_by=["attributes.start_time"])
+        if names
+        else []
+    )  # fmt: skip
+    return _frame([_row(run, names) for run in runs])
+
+
+def _store_exists(uri: str) -> bool:
+    """False for a local store (a SQLite file, a folder) that is not there yet: MLflow's
+    client would create it. Any other store (a server, a database) is asked."""
+    parsed = urlparse(uri)
+    if parsed.scheme == "sqlite":
+        if not uri.startswith("sqlite:///"):
+            return True
+        database = unquote(uri[len("sqlite:///") :].split("?")[0])
+        return database in ("", ":memory:") or Path(database).exists()
+    if parsed.scheme == "file":
+        return Path(unquote(parsed.path)).exists()
+    if len(parsed.scheme) <= 1:  # a plain path (C:\... too)
+        return Path(uri).exists()
+    return True
+
+
+def _absolute(uri: str) -> str:
+    """A relative SQLite uri made absolute from the working folder: MLflow keeps one
+    store per uri for the whole process, so ``sqlite:///mlruns.db`` would stay the file of
+    the folder it was first read from."""
+    if not uri.startswith("sqlite:///"):
+        return uri
+    database, _, query = uri[len("sqlite:///") :].partition("?")
+    if database in ("", ":memory:") or Path(unquote(database)).is_absolute():
+        return uri
+    absolute = Path(unquote(database)).resolve().as_posix()
+    return f"sqlite:///{absolute}" + (f"?{query}" if query else "")
+
+
+def _all_pages(search: Any, **kwargs: Any) -> list[Any]:
+    """Every result of an MLflow ``search_*`` call, page after page."""
+    results: list[Any] = []
+    token = None
+    while True:
+        page = search(max_results=PAGE, page_token=token, **kwargs)
+        results.extend(page)
+        token = page.token
+        if not token:
+            return results
+
+
+def _row(run: Any, experiments: dict[str, str]) -> dict[str, Any]:
+    info, data = run.info, run.data
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name or data.tags.get("mlflow.runName"),
+        "dataset": experiments.get(info.experiment_id),
+        "experiment_id": info.experiment_id,
+        "status": info.status,
+        "start_time": _time(info.start_time),
+        "end_time": _time(info.end_time),
+        **{f"metrics.{key}": value for key, value in data.metrics.items()},
+        **{f"params.{key}": value for key, value in data.params.items()},
+        **{f"tags.{key}": value for key, value in data.tags.items()},
+    }
+
+
+def _time(milliseconds: int | None) -> pd.Timestamp:
+    return pd.NaT if milliseconds is None else pd.Timestamp(milliseconds, unit="ms", tz="UTC")
+
+
+def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The runs' rows under the fixed columns, then metrics, params and tags by name."""
+    frame = pd.DataFrame(rows, columns=None if rows else RUN_COLUMNS)
+    prefixes = ("metrics.", "params.", "tags.")
+    extra = sorted(
+        (column for column in frame.columns if column not in RUN_COLUMNS),
+        key=lambda column: (prefixes.index(column.split(".")[0] + "."), column),
+    )
+    frame = frame.reindex(columns=[*RUN_COLUMNS, *extra])
+    for column in ("start_time", "end_time"):
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame.reset_index(drop=True)

@@ -27,8 +27,8 @@ from bit_finetune.catalog.keras_model import KerasModelDataset
 from bit_finetune.catalog.markdown import MarkdownDataset
 from bit_finetune.catalog.tfrecord_shards import TFRecordShardsDataset
 from bit_finetune.catalog.tracked_runs import TrackedRunsDataset
-from bit_finetune.catalog.workspace import WorkspaceDataset
-from tests.catalog.test_tfds import TinyShapes
+from bit_finetune.catalog.training_workspace import WorkspaceDataset
+from tests.data.test_tfds import TinyShapes
 
 SOURCE_COLUMNS = ["id", "uri", "label_name", "split"]
 

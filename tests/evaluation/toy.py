@@ -18,8 +18,9 @@ import numpy as np
 import tensorflow as tf
 
 from bit_finetune.bit.description import DescribedModel
-from bit_finetune.catalog.tfrecord_shards import ShardSet, TFRecordShardsDataset
+from bit_finetune.catalog import TFRecordShardsDataset
 from bit_finetune.shards.records import ShardPayload, make_example
+from bit_finetune.shards.shard_set import ShardSet
 
 LABEL_NAMES = ["red", "green", "blue"]
 IMAGE_SIZE = 8

@@ -98,7 +98,7 @@ def run_data_nodes(root: Path, tmp: Path, verify: bool) -> dict[str, str]:
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("verify", [False, True], ids=["headers", "full-decode"])
 def test_every_hostile_file_is_kept_or_reported(hostile, tmp_path, verify, caplog):
-    with caplog.at_level(logging.INFO, logger="bit_finetune.catalog.image_folder"):
+    with caplog.at_level(logging.INFO, logger="bit_finetune.data.image_folder"):
         found = run_data_nodes(hostile.root, tmp_path, verify)
     check(found, hostile)
     assert f"skipped {len(hostile.hidden)} hidden file(s) or folder(s)" in caplog.text

@@ -40,12 +40,14 @@ from tiny_project import copy_of, files, partial_files, recipe_folder, run_in_pr
 
 from bit_finetune.catalog import SavedModelDataset, TFRecordShardsDataset
 from bit_finetune.catalog.keras_model import KerasModelDataset
-from bit_finetune.catalog.tfrecord_shards import (
+from bit_finetune.errors import (
     IncompleteShardSetError,
     ShardDamagedError,
-    ShardSet,
+    StorageFullError,
+    UserError,
+    expected,
 )
-from bit_finetune.errors import StorageFullError, UserError, expected
+from bit_finetune.shards.shard_set import ShardSet
 
 pytestmark = pytest.mark.slow
 

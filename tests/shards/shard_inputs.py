@@ -11,9 +11,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from bit_finetune.catalog.tfrecord_shards import ShardSet, TFRecordShardsDataset
+from bit_finetune.catalog import TFRecordShardsDataset
 from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
 from bit_finetune.shards.records import ShardPayload
+from bit_finetune.shards.shard_set import ShardSet
 
 LABELS = ["cat", "dog"]
 

@@ -13,11 +13,11 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from bit_finetune.catalog.tfrecord_shards import ShardSet
 from bit_finetune.config import PreprocessingParams
 from bit_finetune.data.source import ImageSource
 from bit_finetune.shards.plan import plan_shards
 from bit_finetune.shards.records import record_features
+from bit_finetune.shards.shard_set import ShardSet
 from tests.shards.shard_inputs import LABELS, BytesSource, image, index, saved
 
 SIZE = 16

@@ -10,8 +10,8 @@ import pytest
 import tensorflow as tf
 from storage_faults import damage_record
 
-from bit_finetune.catalog.tfrecord_shards import ShardDamagedError
 from bit_finetune.config import AugmentParams
+from bit_finetune.errors import ShardDamagedError
 from bit_finetune.hyperrule import HyperRule
 from bit_finetune.training.inputs import TrainData, pipeline_seeds, shard_examples, train_dataset
 from tests.training.tiny import CLASSES, CROP, colour_shards, tiny_data, tiny_recipe

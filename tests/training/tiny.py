@@ -9,10 +9,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from bit_finetune.catalog.tfrecord_shards import ShardSet, TFRecordShardsDataset
+from bit_finetune.catalog import TFRecordShardsDataset
 from bit_finetune.config import TrainingParams, stage_params
 from bit_finetune.evaluation.inference import predict_split
 from bit_finetune.shards.records import ShardPayload, make_example
+from bit_finetune.shards.shard_set import ShardSet
 from bit_finetune.training.inputs import TrainData
 
 CLASSES = 3

@@ -15,7 +15,7 @@ from bit_finetune.catalog.saved_model import SavedModelDataset
 from bit_finetune.catalog.tfds import TFDSDataset
 from bit_finetune.catalog.tfrecord_shards import TFRecordShardsDataset
 from bit_finetune.catalog.tracked_runs import TrackedRunsDataset
-from bit_finetune.catalog.workspace import WorkspaceDataset
+from bit_finetune.catalog.training_workspace import WorkspaceDataset
 
 __all__ = [
     "BiTWeightsDataset",

@@ -1,137 +1,16 @@
-"""A folder of labelled images, on local disk or any fsspec filesystem.
-
-Two layouts are understood, chosen from the folder's top level:
-
-- ``root/<label>/<image>``: no splits; ingestion makes them.
-- ``root/<split>/<label>/<image>`` with split folders ``train``, ``validation`` (or
-  ``val``/``valid``) and ``test``.
-
-With ``labelled: false`` (the ``prediction_images`` entry) any layout is accepted: every
-image under the folder, at any depth, is listed without a label or split.
-
-Hidden files and folders are skipped; files with other extensions are ignored; both are
-counted in the log. File names that are not valid UTF-8 are listed with their odd bytes
-escaped (``\\xff``), so every artefact can store them. On local disk only regular files
-up to :data:`MAX_FILE_BYTES` are read: a FIFO, a device or a directory named like an
-image is reported as unreadable instead of blocking the run or filling the memory.
-
-Symbolic links to folders are followed on local disk (a class folder may be a link), and
-every real folder is listed once (:mod:`bit_finetune.data.walk`): a link back to a folder it is in (a loop) or to a folder
-already listed is not followed, and is named with its reason in a warning (a link named
-like an image is also listed, and read as the directory it is). One real file reached by
-several paths under one label (a symlink or hard link beside its target) is listed at
-each path, but only the first is read: the others read as an error naming it, so
-profiling reports them and no image counts twice or lands in two splits. The first is
-the one reached without a link, else the first by name. A file under several labels is
-read under each, with a warning.
-"""
+"""Kedro dataset for a folder of images (:mod:`bit_finetune.data.image_folder` lists it)."""
 
 from __future__ import annotations
 
-import logging
-import os
-import stat
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable
 from typing import Any
 
 import fsspec
-from fsspec.implementations.local import LocalFileSystem
 from kedro.io import AbstractDataset, DatasetError
 
 from bit_finetune.catalog.previews import TablePreview, source_table
-from bit_finetune.data.source import ImageSource, ReadResult, SourceItem
-from bit_finetune.data.walk import Found, walk
-from bit_finetune.errors import ConfigError
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_EXTENSIONS = ("bmp", "gif", "jpeg", "jpg", "png", "webp")
-SPLIT_FOLDERS = {
-    "train": "train",
-    "validation": "validation",
-    "val": "validation",
-    "valid": "validation",
-    "test": "test",
-}
-FLAT, SPLIT = "root/<label>/<image>", "root/<split>/<label>/<image>"
-ANY_DEPTH = "root/**/<image> (unlabelled)"
-UNLABELLED = ""
-"""The ``label_name`` of every image of an unlabelled folder."""
-MAX_FILE_BYTES = 1 << 30
-"""Local files larger than this (1 GiB) are reported as unreadable, never read."""
-LAYOUT_FIX = f"lay the images out as {FLAT} or {SPLIT} (split: train, validation, test)"
-
-
-@dataclass(frozen=True)
-class _Image:
-    relative: str
-    label_name: str
-    split: str | None
-    same_as: str | None = None
-    """The path of the same real file listed first under this label, for a repeat."""
-
-
-class ImageFolderSource(ImageSource):
-    """The images found under one folder, listed once when the catalog entry loads."""
-
-    def __init__(
-        self, fs: fsspec.AbstractFileSystem, root: str, path: str, images: list[_Image],
-        layout: str,
-    ) -> None:
-        self._fs = fs
-        self._root = root.rstrip("/")
-        self._path = path
-        self._images = images
-        self._layout = layout
-        self._local = isinstance(fs, LocalFileSystem)
-        # Escaped uris of files whose names are not valid UTF-8 -> their real paths.
-        self._escaped = {
-            printable(uri): uri for uri in map(self._uri, (i.relative for i in images))
-            if printable(uri) != uri
-        }
-        # Uris of repeated files -> the id of the path read instead.
-        self._repeats = {
-            printable(self._uri(i.relative)): printable(i.same_as) for i in images if i.same_as
-        }
-
-    def _uri(self, relative: str) -> str:
-        full = f"{self._root}/{relative}"
-        return full if self._local else self._fs.unstrip_protocol(full)
-
-    def scan(self) -> Iterator[SourceItem]:
-        for image in self._images:
-            yield SourceItem(printable(image.relative), printable(self._uri(image.relative)),
-                             printable(image.label_name), image.split)
-
-    def read(self, uris: Iterable[str]) -> Iterator[ReadResult]:
-        for uri in uris:
-            path = self._escaped.get(uri, uri)
-            if uri in self._repeats:
-                yield ReadResult(uri, None, f"duplicate path: the same file as "
-                                 f"'{self._repeats[uri]}' under this label, read there only")
-                continue
-            try:
-                if self._local:
-                    check_regular_file(path)
-                    data = read_local(path)
-                else:
-                    data = self._fs.cat_file(path)
-            except Exception as exc:  # noqa: BLE001 (any failure is reported)
-                yield ReadResult(uri, None, f"{type(exc).__name__}: {exc}")
-            else:
-                yield ReadResult(uri, bytes(data))
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "type": "image_folder",
-            "path": self._path,
-            "layout": self._layout,
-            "images": len(self._images),
-            "classes": len({image.label_name for image in self._images} - {UNLABELLED}),
-            "splits": sorted({image.split for image in self._images if image.split}),
-        }
+from bit_finetune.data.image_folder import image_extensions, open_image_folder
+from bit_finetune.data.source import ImageSource
 
 
 class ImageFolderDataset(AbstractDataset[None, ImageSource]):
@@ -155,8 +34,9 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
         extensions: file extensions to read (case-insensitive, with or without the dot).
         fs_args: extra arguments for the fsspec filesystem.
         credentials: storage options for the filesystem (keys, tokens).
-        labelled: true: images sit in class folders (see the module docstring); false:
-            every image at any depth, with label name ``""`` and no split.
+        labelled: true: images sit in class folders (see
+            :mod:`bit_finetune.data.image_folder`); false: every image at any depth, with
+            label name ``""`` and no split.
         metadata: free-form metadata (kedro-viz).
     """
 
@@ -173,19 +53,15 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
         self._labelled = labelled
         # The catalog entry each mode serves, named in error messages.
         self._key = "raw_images" if labelled else "prediction_images"
-        self._extensions = _extensions(extensions, self._key)
+        self._extensions = image_extensions(extensions, self._key)
         options = {**(credentials or {}), **(fs_args or {})}
         self._fs, self._root = fsspec.core.url_to_fs(self._path, **options)
         self.metadata = metadata
 
     def load(self) -> ImageSource:
-        if not self._fs.isdir(self._root):
-            problem = "is a file, not a folder" if self._fs.exists(self._root) else "does not exist"
-            layout = f" laid out as {FLAT} or {SPLIT}" if self._labelled else ""
-            raise ConfigError(f"{self._key}.path: '{self._path}' {problem}; point it at a "
-                              f"folder of images{layout}")
-        images, layout = self._list()
-        return ImageFolderSource(self._fs, self._root, self._path, images, layout)
+        return open_image_folder(
+            self._fs, self._root, self._path, self._extensions, self._labelled, self._key
+        )
 
     def save(self, data: None) -> None:
         raise DatasetError(f"{self._key}: an image folder is read-only; nothing is saved")
@@ -200,149 +76,3 @@ class ImageFolderDataset(AbstractDataset[None, ImageSource]):
     def preview(self, nrows: int = 10) -> TablePreview:
         """The first ``nrows`` images listed (id, uri, label_name, split), none decoded."""
         return source_table(self.load(), nrows)
-
-    def _list(self) -> tuple[list[_Image], str]:
-        listing = walk(self._fs, self._root.rstrip("/"))
-        found = {f.relative: f for f in listing.files}
-        relatives = sorted(found)
-        images = [r for r in relatives if _suffix(r) in self._extensions]
-        ignored = Counter(_suffix(r) for r in relatives if _suffix(r) not in self._extensions)
-        if ignored:
-            kinds = ", ".join(f"{n} .{s}" if s else f"{n} without extension"
-                              for s, n in sorted(ignored.items()))
-            logger.info("%s: ignored %d non-image file(s) in '%s' (%s)",
-                        self._key, sum(ignored.values()), self._path, kinds)
-        if listing.hidden:
-            logger.info("%s: skipped %d hidden file(s) or folder(s) in '%s' (names starting "
-                        "with '.')", self._key, listing.hidden, self._path)
-        if listing.skipped:
-            shown = "; ".join(f"'{printable(r)}': {printable(why)}"
-                              for r, why in listing.skipped[:10])
-            more = f"; and {len(listing.skipped) - 10} more" if len(listing.skipped) > 10 else ""
-            logger.warning("%s: left out %d folder(s) in '%s': %s%s", self._key,
-                           len(listing.skipped), self._path, shown, more)
-        if not images:
-            others = f" (only {sum(ignored.values())} other files)" if ignored else ""
-            fix = LAYOUT_FIX if self._labelled else "add images"
-            raise ConfigError(
-                f"{self._key}.path: folder '{self._path}' has no images with extensions "
-                f"{', '.join(self._extensions)}{others}; {fix}, or set "
-                f"{self._key}.extensions"
-            )
-        if self._labelled:
-            labelled, layout = _classify(images, self._path)
-        else:
-            labelled, layout = [_Image(r, UNLABELLED, None) for r in images], ANY_DEPTH
-        return self._mark_repeats(labelled, found), layout
-
-    def _mark_repeats(self, images: list[_Image], found: dict[str, Found]) -> list[_Image]:
-        """``images`` with ``same_as`` set on every later path to a file already listed
-        under the same label (see the module docstring)."""
-        first: dict[tuple[str, tuple[int, int]], str] = {}
-        for image in sorted(images, key=lambda i: (found[i.relative].linked, i.relative)):
-            identity = found[image.relative].identity
-            if identity is not None:
-                first.setdefault((image.label_name, identity), image.relative)
-        marked = []
-        for image in images:
-            identity = found[image.relative].identity
-            same = first.get((image.label_name, identity)) if identity else None
-            marked.append(replace(image, same_as=same) if same not in (None, image.relative)
-                          else image)
-        repeats = sum(1 for image in marked if image.same_as)
-        if repeats:
-            logger.warning("%s: %d path(s) in '%s' lead to a file already listed under the "
-                           "same label (links or hard links); each is read once and the "
-                           "others are reported as duplicate paths", self._key, repeats,
-                           self._path)
-        labels = Counter(identity for _, identity in first)
-        shared = sum(1 for count in labels.values() if count > 1)
-        if shared:
-            logger.warning("%s: %d file(s) in '%s' are listed under more than one label "
-                           "(through links or hard links)", self._key, shared, self._path)
-        return marked
-
-
-def _classify(relatives: list[str], path: str) -> tuple[list[_Image], str]:
-    """Work out the layout from the top-level folders and label every image."""
-    parts = [r.split("/") for r in relatives]
-    loose = [r for r, p in zip(relatives, parts) if len(p) == 1]
-    if loose:
-        raise ConfigError(
-            f"raw_images.path: '{path}' holds images directly (e.g. '{loose[0]}'); move them "
-            f"into one folder per class: {FLAT}"
-        )
-    tops = {p[0] for p in parts}
-    split_tops = {t for t in tops if t.lower() in SPLIT_FOLDERS}
-    if split_tops and split_tops != tops:
-        raise ConfigError(
-            f"raw_images.path: '{path}' mixes split folders ({', '.join(sorted(split_tops))}) "
-            f"with class folders ({', '.join(sorted(tops - split_tops))}); use either {FLAT} "
-            f"or {SPLIT}, not both"
-        )
-    layout, depth = (SPLIT, 3) if split_tops else (FLAT, 2)
-    misplaced = [r for r, p in zip(relatives, parts) if len(p) != depth]
-    if misplaced:
-        raise ConfigError(
-            f"raw_images.path: '{path}' has images at an unexpected depth for the layout "
-            f"{layout} (e.g. '{misplaced[0]}'); move them so every image sits at {layout}"
-        )
-    images = [
-        _Image(r, p[-2], SPLIT_FOLDERS[p[0].lower()] if depth == 3 else None)
-        for r, p in zip(relatives, parts)
-    ]
-    return images, layout
-
-
-def printable(name: str) -> str:
-    """``name`` with the bytes of a non-UTF-8 file name (decoded by Python as lone
-    surrogates) escaped as ``\\xNN``: valid UTF-8 text, which Parquet and JSON can store."""
-    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-
-
-def read_local(path: str) -> bytes:
-    """A local file's bytes: the same as fsspec's ``cat_file``, without its per-call cost
-    (opening through fsspec's file objects costs 2-4x a plain read of a small image)."""
-    with open(path, "rb") as file:
-        return file.read()
-
-
-def check_regular_file(path: str) -> None:
-    """Raise unless ``path`` (after symlinks) is a regular file of at most
-    :data:`MAX_FILE_BYTES`: reading a FIFO would block forever, a device never end."""
-    info = os.stat(path)
-    if not stat.S_ISREG(info.st_mode):
-        kind = next((name for test, name in _FILE_KINDS if test(info.st_mode)), "special file")
-        raise OSError(f"not a regular file but a {kind}: {path}")
-    if info.st_size > MAX_FILE_BYTES:
-        raise OSError(
-            f"file too large ({info.st_size:,} bytes > the {MAX_FILE_BYTES:,} byte limit): {path}"
-        )
-
-
-_FILE_KINDS = (
-    (stat.S_ISDIR, "directory"),
-    (stat.S_ISFIFO, "FIFO"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
-def _suffix(relative: str) -> str:
-    name = relative.rsplit("/", 1)[-1]
-    return name.rsplit(".", 1)[-1].lower() if "." in name else ""
-
-
-def _extensions(extensions: Iterable[str] | None, key: str) -> tuple[str, ...]:
-    if extensions is None:
-        return DEFAULT_EXTENSIONS
-    if isinstance(extensions, str):
-        extensions = [extensions]
-    cleaned = tuple(sorted({str(e).strip().lstrip(".").lower() for e in extensions} - {""}))
-    if not cleaned:
-        raise ConfigError(
-            f"{key}.extensions: no extensions given; list some (e.g. [jpg, png]) or "
-            "remove the key to read " + ", ".join(DEFAULT_EXTENSIONS)
-        )
-    return cleaned

@@ -17,6 +17,8 @@ from bit_finetune.errors import ConfigError
 
 SPLITS = ("train", "validation", "test")
 """The split names, in their order."""
+SPLIT_NAMES = {**{split: split for split in SPLITS}, "val": "validation", "valid": "validation"}
+"""Our split for each name a split folder or a TFDS split may have (lower-cased)."""
 CARVED = ("validation", "test")
 """The splits made from train when a source lacks them."""
 SPLIT_STREAM, FEW_SHOT_STREAM = 0, 1

@@ -5,7 +5,7 @@ A link to a folder it is in (a loop) or to a folder already listed is not follow
 left out with its reason, and listed as a file so that one named like an image is
 reported when read. Each file carries the real file it is (device, inode), so that one
 file reached by several paths can be read once (see
-:mod:`bit_finetune.catalog.image_folder`).
+:mod:`bit_finetune.data.image_folder`).
 """
 
 from __future__ import annotations

@@ -133,7 +133,7 @@ def _number(value: float | None, spec: str) -> str:
 
 def comparison_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per run of ``runs`` (the tracked runs, as
-    :class:`~bit_finetune.catalog.tracked_runs.TrackedRunsDataset` loads them) that has a
+    :func:`~bit_finetune.tracking.tracked_runs_table` reads them) that has a
     test top-1, under :data:`COMPARISON_COLUMNS`: the run's name and id, its dataset
     (experiment), architecture and initial weights, the HyperRule's steps, batch size and
     resolution (crop size), its test top-1 and top-5, its wall time in minutes (missing

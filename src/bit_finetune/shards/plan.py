@@ -1,6 +1,6 @@
 """The plan of a shard set: each split's rows in a fixed shuffled order, and the stream of
 serialized records (:mod:`.records`) that reads and encodes them while
-:class:`~bit_finetune.catalog.tfrecord_shards.TFRecordShardsDataset` saves the plan."""
+:func:`~bit_finetune.shards.shard_set.write_shard_set` writes them."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The record schema of a shard set: the features of a record, encoded without
 TensorFlow by the writer and parsed with it by the readers; and what the preprocessing
-stage hands to :class:`~bit_finetune.catalog.tfrecord_shards.TFRecordShardsDataset`
+stage hands to :func:`~bit_finetune.shards.shard_set.write_shard_set`
 (serialized records and skip markers).
 
 Records are encoded here without TensorFlow (the ``Example`` wire format is three

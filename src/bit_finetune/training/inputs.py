@@ -30,7 +30,7 @@ class TrainData:
 
     Iterate the data inside ``naming_damage()``: there a record of a shard file that
     cannot be read (damaged after it was verified) stops with a
-    :class:`~bit_finetune.catalog.tfrecord_shards.ShardDamagedError` naming the file.
+    :class:`~bit_finetune.errors.ShardDamagedError` naming the file.
     """
 
     read: Callable[[list[str] | None], tf.data.Dataset]
