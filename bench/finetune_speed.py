@@ -39,7 +39,7 @@ R50_IMAGES, R50_RESIZE, R50_CROP, R50_BATCH = 256, 144, 128, 32
 
 def finetune_speed(shards: Any, recipe: dict, training: dict, mode: str, folder: str) -> float:
     """Images per second of wall time of one fine-tuning run in fresh folders."""
-    from bit_finetune import bit
+    from bit_finetune.bit.classifier import build_classifier
     from bit_finetune.config import stage_params
     from bit_finetune.training.finetune import finetune
 
@@ -51,7 +51,7 @@ def finetune_speed(shards: Any, recipe: dict, training: dict, mode: str, folder:
     model, classes = params.model, int(recipe["num_classes"])
     with tempfile.TemporaryDirectory(dir=folder) as run:
         start = time.perf_counter()
-        finetune(lambda: bit.build_classifier(model.architecture, classes, model.weights),
+        finetune(lambda: build_classifier(model.architecture, classes, model.weights),
                  shards, recipe, params, Path(run, "training"), Path(run, "features"))
         seconds = time.perf_counter() - start
     return int(recipe["total_steps"]) * int(recipe["batch_size"]) / seconds

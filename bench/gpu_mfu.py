@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 from common import emit, result
 
-from bit_finetune import bit
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.config import stage_params
 from bit_finetune.runtime.precision import dtype_policy
 from bit_finetune.training.inputs import TrainData
@@ -45,7 +45,7 @@ WARMUP = 3
 
 def forward_flops(size: int) -> float:
     """Forward FLOPs per image of R50x1 at ``size`` (float32 graph, batch 8)."""
-    model = bit.build_classifier("R50x1", CLASSES)
+    model = build_classifier("R50x1", CLASSES)
     batch = 8
     spec = tf.TensorSpec([batch, size, size, 3], tf.float32)
     graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec).graph
@@ -57,7 +57,7 @@ def forward_flops(size: int) -> float:
 def step_speed(size: int, batch: int, steps: int, policy: str, xla: bool) -> float:
     """images/s of the compiled train step on a device-resident batch."""
     with dtype_policy(policy):
-        model = bit.build_classifier("R50x1", CLASSES)
+        model = build_classifier("R50x1", CLASSES)
     optimizer = keras.optimizers.SGD(0.003, momentum=0.9)
     optimizer.build(model.trainable_variables)
     rng = np.random.default_rng(0)
@@ -107,7 +107,7 @@ def loop_speed(size: int, batch: int, steps: int, precision: str, xla: str) -> f
         "checkpoint_every": 10**6, "shuffle_buffer": 2 * batch, "progress": False,
     })
     with tempfile.TemporaryDirectory() as workspace:
-        run = train(lambda: bit.build_classifier("R50x1", CLASSES), data, recipe, params,
+        run = train(lambda: build_classifier("R50x1", CLASSES), data, recipe, params,
                     Path(workspace))
     windows = run.history["images_per_second"].iloc[1:]  # the first holds compilation
     return len(windows) / sum(1 / r for r in windows)

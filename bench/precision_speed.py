@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from common import bf16_flags, embedded_default, emit, result
 
-from bit_finetune import bit
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.config import stage_params
 from bit_finetune.runtime.precision import FLOAT32, PRECISIONS, time_candidates
 from bit_finetune.training.loop import Trainer
@@ -47,7 +47,7 @@ def compare(architecture: str, crop: int, batch: int, recipe: dict, rounds: int,
               "num_classes": CLASSES}
     with tempfile.TemporaryDirectory() as workspace:
         start = time.perf_counter()
-        trainer = Trainer(lambda: bit.build_classifier(architecture, CLASSES, "random"),
+        trainer = Trainer(lambda: build_classifier(architecture, CLASSES, "random"),
                           recipe, params, Path(workspace))
         seconds = time.perf_counter() - start
     chosen = trainer.precision.policy

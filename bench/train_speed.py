@@ -14,7 +14,7 @@ of one batch to the end of the last); the best run of each side counts.
 Part 2, model cost at 128x128, batch 32, one shared plain SGD step, one step of each
 model in turn (round robin) so that all see the same background load:
 
-- ``BiT R50x1``: GN + WS, as ``bit.build_classifier`` builds it;
+- ``BiT R50x1``: GN + WS, as ``build_classifier`` builds it;
 - ``... WS analytic grad``: the weight standardisation with a hand-written gradient
   (the same forward values; tried to make WS cheaper, see bench/README.md);
 - ``... WS off``: plain convolutions (WS cost);
@@ -49,8 +49,8 @@ import tensorflow as tf
 from common import best_of, embedded_default, emit, pairs, result
 from keras import ops
 
-from bit_finetune import bit
 from bit_finetune.bit import backbone, layers
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.config import stage_params
 from bit_finetune.hyperrule import HyperRule
 from bit_finetune.shards.transforms import as_unit_float
@@ -114,7 +114,7 @@ def training_speed(architecture: str, crop: int, batch: int, steps: int, recipe:
     })
     with tempfile.TemporaryDirectory() as workspace:
         run = train(
-            lambda: bit.build_classifier(architecture, CLASSES, "random"),
+            lambda: build_classifier(architecture, CLASSES, "random"),
             memory_data(crop, batch), short_recipe(recipe, crop, batch, steps), params,
             Path(workspace),
         )
@@ -140,7 +140,7 @@ def fit_speed(architecture: str, crop: int, batch: int, steps: int, recipe: dict
     settings = stage_params("training", training)
     run_recipe = HyperRule.of(short_recipe(recipe, crop, batch, steps))
     keras.utils.set_random_seed(settings.seed)
-    model = bit.build_classifier(architecture, CLASSES, "random")
+    model = build_classifier(architecture, CLASSES, "random")
     model.compile(
         optimizer=keras.optimizers.SGD(HyperRuleSchedule.from_recipe(run_recipe), momentum=0.9),
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
@@ -210,7 +210,7 @@ def bit_r50(conv: type | None = None, norm: Callable | None = None) -> keras.Mod
     for patch in patches:
         patch.start()
     try:
-        return bit.build_classifier("R50x1", CLASSES)
+        return build_classifier("R50x1", CLASSES)
     finally:
         for patch in patches:
             patch.stop()
@@ -312,7 +312,7 @@ def traced_ops(run: Callable[[], Any]) -> tuple[Any, dict[str, float], dict[str,
 def op_profile(architecture: str, size: int, batch: int, steps: int = 5) -> None:
     """Print where the time of a training step goes, by op type (TensorFlow profiler)."""
     keras.utils.set_random_seed(0)
-    step = plain_step(bit.build_classifier(architecture, CLASSES))
+    step = plain_step(build_classifier(architecture, CLASSES))
     rng = np.random.default_rng(0)
     images = tf.constant(rng.random((batch, size, size, 3), np.float32))
     labels = tf.one_hot(np.arange(batch) % CLASSES, CLASSES)

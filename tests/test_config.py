@@ -115,7 +115,9 @@ def test_a_list_of_steps_that_is_not_one_names_the_form(steps):
 
 
 def test_a_local_npz_file_sets_the_architecture_left_unset(tmp_path):
-    from bit_finetune.bit import build_backbone, build_classifier, save_npz
+    from bit_finetune.bit.backbone import build_backbone
+    from bit_finetune.bit.classifier import build_classifier
+    from bit_finetune.bit.npz import save_npz
     from bit_finetune.errors import naming_keys
 
     path = tmp_path / "mine.npz"

@@ -51,7 +51,7 @@ def test_snippet_classifies_one_image_with_plain_tensorflow(
 @pytest.mark.slow
 def test_a_saved_classifier_loads_in_plain_keras_as_shown(tmp_path: Path):
     """The README's loading snippet in a fresh interpreter: safe mode, no Kedro."""
-    from bit_finetune.bit import build_classifier
+    from bit_finetune.bit.classifier import build_classifier
 
     (tmp_path / "data/06_models").mkdir(parents=True)
     build_classifier("R14x0.25", 3).save(tmp_path / "data/06_models/classifier.keras")
@@ -75,7 +75,7 @@ def own_data_commands() -> list[str]:
 def published_r50x1(cache: Path) -> None:
     """A BiT-M-R50x1.npz in the official layout (random values) put into the weights
     cache by hand, as the README tells users without internet to do."""
-    from bit_finetune.bit import build_classifier
+    from bit_finetune.bit.classifier import build_classifier
     from bit_finetune.bit.npz import save_npz
 
     cache.mkdir()

@@ -12,9 +12,9 @@ Kedro overhead. How the code keeps the rule:
 - catalog dataset types (``bit_finetune.catalog``) import TensorFlow, Keras and
   TensorFlow Datasets inside ``load``, ``save`` and ``preview`` only, never at module
   level, and never subclass a kedro-datasets type that does;
-- pipeline nodes import their TensorFlow-bound modules (``bit_finetune.training``,
-  ``bit_finetune.evaluation``) inside the node body; ``bit_finetune.bit`` exports its
-  model code on first use (its module ``__getattr__``);
+- pipeline nodes import their TensorFlow-bound modules (the model code of
+  ``bit_finetune.bit``, ``bit_finetune.training``, ``bit_finetune.evaluation``) inside
+  the node body; the ``bit_finetune.bit`` package itself imports none of them;
 - shard records are encoded without TensorFlow (``shards/records.py``; also 3x
   faster than ``tf.train.Example``).
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bit_finetune.bit import build_backbone, weight_keys
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.npz import weight_keys
 
 HUB_FEATURES = 512  # the feature width of R14x0.25
 

@@ -8,14 +8,14 @@ import keras
 import numpy as np
 import pytest
 
-from bit_finetune.bit import (
-    StandardizedConv2D,
+from bit_finetune.bit.classifier import (
     backbone_input_range,
     build_classifier,
     feature_extractor,
     freeze_below,
     head_model,
 )
+from bit_finetune.bit.layers import StandardizedConv2D
 from bit_finetune.errors import ModelError
 
 IMAGES = np.random.default_rng(3).random((3, 40, 40, 3), dtype="float32")

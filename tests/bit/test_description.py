@@ -8,14 +8,10 @@ from pathlib import Path
 import keras
 import pytest
 
-from bit_finetune.bit import (
-    DescribedModel,
-    Description,
-    build_backbone,
-    build_classifier,
-    describe,
-    save_npz,
-)
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.classifier import build_classifier
+from bit_finetune.bit.description import DescribedModel, Description, describe
+from bit_finetune.bit.npz import save_npz
 from bit_finetune.errors import ArchitectureError
 
 

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bit_finetune.bit import HubBackbone, backbone_input_range, build_classifier
+from bit_finetune.bit.classifier import backbone_input_range, build_classifier
+from bit_finetune.bit.hub import HubBackbone
 from bit_finetune.errors import ModelError
 from tests.bit.conftest import TinyFeatureExtractor, save_official_bit
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bit_finetune.bit import InputScaling, StandardizedConv2D, build_classifier
+from bit_finetune.bit.classifier import build_classifier
+from bit_finetune.bit.layers import InputScaling, StandardizedConv2D
 
 
 def reference_conv(images: np.ndarray, kernel: np.ndarray, stride: int) -> np.ndarray:

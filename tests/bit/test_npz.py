@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bit_finetune.bit import build_backbone, build_classifier, load_npz, save_npz
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.classifier import build_classifier
+from bit_finetune.bit.npz import load_npz, save_npz
 from bit_finetune.errors import ModelError
 
 IMAGES = np.random.default_rng(0).random((2, 48, 48, 3), dtype="float32")

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from bit_finetune.bit import build_backbone, build_classifier, load_npz
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.bit.classifier import build_classifier
+from bit_finetune.bit.npz import load_npz
 from bit_finetune.catalog import BiTWeightsDataset
 from bit_finetune.catalog.kedro_private import make_saves_atomic
 

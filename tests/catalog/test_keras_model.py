@@ -11,7 +11,8 @@ import pytest
 from kedro.io import DatasetError
 from kedro.io.core import Version
 
-from bit_finetune.bit import Description, build_classifier, describe
+from bit_finetune.bit.classifier import build_classifier
+from bit_finetune.bit.description import Description, describe
 from bit_finetune.catalog import KerasModelDataset
 from bit_finetune.catalog.kedro_private import make_saves_atomic
 

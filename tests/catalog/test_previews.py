@@ -14,7 +14,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from kedro.io import DatasetError
 
-from bit_finetune.bit import build_classifier
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.catalog import (
     DigitsDataset,
     ImageFolderDataset,

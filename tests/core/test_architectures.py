@@ -8,8 +8,14 @@ import keras
 import numpy as np
 import pytest
 
-from bit_finetune.bit import ARCHITECTURES, OFFICIAL, SMALL, build_backbone, get_architecture
-from bit_finetune.core.architectures import architecture_of_weights
+from bit_finetune.bit.backbone import build_backbone
+from bit_finetune.core.architectures import (
+    ARCHITECTURES,
+    OFFICIAL,
+    SMALL,
+    architecture_of_weights,
+    get_architecture,
+)
 from bit_finetune.errors import ModelError
 
 # Published backbone parameter counts (no head) and feature widths.

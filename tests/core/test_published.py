@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bit_finetune.bit import OFFICIAL, PUBLISHED, get_architecture, published_weights
 from bit_finetune.config import stage_params, validate_all
+from bit_finetune.core.architectures import OFFICIAL, get_architecture
+from bit_finetune.core.published import PUBLISHED, published_weights
 from bit_finetune.errors import ConfigError
 
 SIZES = ["R50x1", "R50x3", "R101x1", "R101x3", "R152x2", "R152x4"]

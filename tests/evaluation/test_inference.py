@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import tensorflow as tf
 
-from bit_finetune.bit import Description, describe
+from bit_finetune.bit.description import Description, describe
 from bit_finetune.evaluation.inference import (
     SplitPredictions,
     in_strategy_scope,

@@ -8,7 +8,7 @@ import logging
 import keras
 import pytest
 
-from bit_finetune.bit import DescribedModel
+from bit_finetune.bit.description import DescribedModel
 from bit_finetune.evaluation.scoring import (
     check_classes,
     model_record,

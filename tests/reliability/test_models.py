@@ -20,7 +20,8 @@ from kedro.io import AbstractDataset
 from reliability import pickle_uses
 from tiny_project import copy_of, files, run_in_process, tiny
 
-from bit_finetune.bit import build_classifier, save_npz
+from bit_finetune.bit.classifier import build_classifier
+from bit_finetune.bit.npz import save_npz
 from bit_finetune.errors import ConfigError
 from tests.bit.conftest import save_official_bit
 

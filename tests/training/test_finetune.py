@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from tiny_project import recipe_folder
 
-from bit_finetune import bit
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.training.finetune import finetune
 from bit_finetune.training.loop import TrainingResult
 from tests.training.tiny import COLOUR_SIZE, colour_shards, tiny_params, tiny_recipe
@@ -36,7 +36,7 @@ def fine_tune(shards: Any, root: Path, recipe: dict[str, Any] = RECIPE,
     """``finetune`` of R14x0.25 in the workspace root ``root``, checkpoints every 3 steps."""
     settings = tiny_params(model={"architecture": "R14x0.25"}, checkpoint_every=3, log_every=3,
                            **params)  # fmt: skip
-    return finetune(lambda: bit.build_classifier("R14x0.25", 3), shards, recipe, settings,
+    return finetune(lambda: build_classifier("R14x0.25", 3), shards, recipe, settings,
                     root, root.parent / "features")  # fmt: skip
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from bit_finetune import bit
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.errors import ConfigError
 from bit_finetune.training import micro_batch
 
@@ -76,7 +76,7 @@ def test_largest_that_fits_uses_half_the_available_memory():
 def test_activation_values_count_every_backbone_output():
     """The estimate, from shapes alone, equals the values of every layer output of a real
     forward pass of one image."""
-    model = bit.build_classifier("R14x0.25", 3)
+    model = build_classifier("R14x0.25", 3)
     backbone = model.get_layer("backbone")
     probe = keras.Model(backbone.inputs, [layer.output for layer in backbone.layers[1:]])
     outputs = probe([np.zeros((1, 40, 40, 3), "float32")])
@@ -84,7 +84,7 @@ def test_activation_values_count_every_backbone_output():
 
 
 def test_cpu_micro_batch_follows_the_available_memory(monkeypatch, caplog):
-    model = bit.build_classifier("R14x0.25", 3)
+    model = build_classifier("R14x0.25", 3)
     per_example = micro_batch.activation_values(model, 64) * 4 * micro_batch.STEP_MEMORY_FACTOR
     monkeypatch.setattr(micro_batch, "available_memory", lambda: 1 << 40)
     assert micro_batch.cpu_micro_batch(model, 128, 64, 4) == 128

@@ -47,7 +47,7 @@ class BiTWeightsDataset(AbstractDataset["keras.Model", str]):
         return f"{self._protocol}://{self._filepath}"
 
     def save(self, data: keras.Model) -> None:
-        from bit_finetune.bit import save_npz
+        from bit_finetune.bit.npz import save_npz
 
         with tempfile.TemporaryDirectory() as folder:
             local = f"{folder}/weights.npz"

@@ -12,7 +12,7 @@ from typing import Any
 
 import keras
 
-from bit_finetune import bit
+from bit_finetune.bit.classifier import freeze_below, head_model
 from bit_finetune.config import TrainingParams
 from bit_finetune.hyperrule import HyperRule
 from bit_finetune.runtime.cluster import is_chief
@@ -59,7 +59,7 @@ def finetune(
         def build() -> keras.Model:
             classifier = build_classifier()
             if mode != "full":
-                bit.freeze_below(classifier, mode)
+                freeze_below(classifier, mode)
             return classifier
 
         trainer = Trainer(build, recipe, params, workspace, strategy, record)
@@ -73,7 +73,7 @@ def finetune(
 
     def build_head() -> keras.Model:
         built.append(build_classifier())
-        return bit.head_model(built[0])
+        return head_model(built[0])
 
     # The head is one dense layer: auto precision is float32, not timed.
     trainer = Trainer(build_head, recipe, params, workspace, strategy, record,

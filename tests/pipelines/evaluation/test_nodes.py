@@ -12,7 +12,7 @@ from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.tensorflow import TensorFlowModelDataset
 from matplotlib.figure import Figure
 
-from bit_finetune.bit import build_classifier
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.pipelines.evaluation.nodes import (
     evaluate_classifier,
     plot_confusion_matrix,

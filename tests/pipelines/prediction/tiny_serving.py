@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bit_finetune.bit import build_classifier
+from bit_finetune.bit.classifier import build_classifier
 from bit_finetune.catalog import SavedModelDataset
 from bit_finetune.serving.export import serving_module
 

@@ -14,8 +14,8 @@ from kedro_datasets.tensorflow import TensorFlowModelDataset
 from tiny_project import recipe_folder
 from weights_server import npz_bytes, serve
 
-from bit_finetune import bit
-from bit_finetune.bit import Description, describe
+from bit_finetune.bit import classifier as model_code
+from bit_finetune.bit.description import Description, describe
 from bit_finetune.catalog import SavedModelDataset, WorkspaceDataset
 from bit_finetune.errors import ConfigError
 from bit_finetune.pipelines.training.nodes import (
@@ -74,10 +74,11 @@ def trained(shards, tmp_path_factory):
 @pytest.fixture(scope="module")
 def pretrained(tmp_path_factory):
     """An R14x0.25 backbone in the official .npz layout, and its arrays by key."""
-    from bit_finetune import bit
+    from bit_finetune.bit.backbone import build_backbone
+    from bit_finetune.bit.npz import save_npz
 
     path = tmp_path_factory.mktemp("weights") / "R14.npz"
-    bit.save_npz(bit.build_backbone("R14x0.25"), str(path))
+    save_npz(build_backbone("R14x0.25"), str(path))
     with np.load(path) as arrays:
         return str(path), dict(arrays)
 
@@ -91,9 +92,9 @@ def fine_tune(shards, tmp_path, finetune: str, weights: str, features=None):
 
 
 def backbone_arrays(model) -> dict[str, np.ndarray]:
-    from bit_finetune import bit
+    from bit_finetune.bit.npz import weight_keys
 
-    return {k: v.numpy() for k, v in bit.weight_keys(model.get_layer("backbone")).items()}
+    return {k: v.numpy() for k, v in weight_keys(model.get_layer("backbone")).items()}
 
 
 def test_head_only_trains_the_head_on_persisted_features(shards, pretrained, tmp_path, caplog):
@@ -197,7 +198,7 @@ def built(monkeypatch, weights_names):
         return "model"
 
     monkeypatch.setattr(finetune, "finetune", fake_finetune)
-    monkeypatch.setattr(bit, "build_classifier", fake_build)
+    monkeypatch.setattr(model_code, "build_classifier", fake_build)
     return calls
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tiny_project import as_cli, copy_project, kedro, recipe_folder
 
-from bit_finetune.bit import Description, describe
+from bit_finetune.bit.description import Description, describe
 from bit_finetune.catalog import KerasModelDataset
 from bit_finetune.config import validate_all
 from bit_finetune.pipeline_registry import register_pipelines

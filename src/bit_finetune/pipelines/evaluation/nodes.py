@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bit_finetune import bit
+from bit_finetune.bit import Classifier
 from bit_finetune.config import stage_params
 from bit_finetune.evaluation import plots, report
 from bit_finetune.evaluation.metrics import confusion_matrix
@@ -25,7 +25,7 @@ REPORT_SPLIT = "test"
 
 
 def evaluate_classifier(
-    classifier: bit.Classifier,
+    classifier: Classifier,
     tfrecord_shards: Any,
     hyperrule: dict[str, Any],
     label_map: dict[str, Any],

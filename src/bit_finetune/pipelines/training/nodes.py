@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from matplotlib.figure import Figure
 
-from bit_finetune import bit
+from bit_finetune.bit import Classifier
 from bit_finetune.config import stage_params
 from bit_finetune.errors import naming_keys
 from bit_finetune.hyperrule import HyperRule
@@ -34,7 +34,7 @@ def train_classifier(
     params: dict[str, Any],
     training_workspace: Path,
     backbone_features: Path,
-) -> tuple[bit.Classifier, pd.DataFrame]:
+) -> tuple[Classifier, pd.DataFrame]:
     """Fine-tune a BiT classifier on the train shards following the HyperRule.
 
     Published weights given by name are fetched into the weights cache first (by the
@@ -45,12 +45,14 @@ def train_classifier(
     every ``training.eval_every`` steps. Returns the model and the history (step, loss,
     learning_rate, accuracy, images_per_second, val_loss, val_accuracy).
     """
+    from bit_finetune.bit.classifier import build_classifier
+    from bit_finetune.bit.download import resolve_weights
     from bit_finetune.training.finetune import finetune
 
     settings, recipe = stage_params("training", params), HyperRule.of(hyperrule)
     model, classes = settings.model, recipe.num_classes
     with naming_keys("training"):
-        weights = bit.resolve_weights(
+        weights = resolve_weights(
             model.weights,
             cache_dir=model.cache_dir,
             base_url=model.base_url,
@@ -59,7 +61,7 @@ def train_classifier(
             progress=settings.progress,
         )
         result = finetune(
-            lambda: bit.build_classifier(
+            lambda: build_classifier(
                 model.architecture, classes, weights, weights_name=model.weights
             ),
             tfrecord_shards,
@@ -83,7 +85,7 @@ def train_classifier(
 
 
 def export_serving_model(
-    classifier: bit.Classifier, hyperrule: dict[str, Any], label_map: dict[str, Any]
+    classifier: Classifier, hyperrule: dict[str, Any], label_map: dict[str, Any]
 ) -> ServingModule:
     """Wrap the classifier with resizing to the crop size and its label names."""
     from bit_finetune.serving.export import serving_module
