@@ -84,6 +84,14 @@ def test_an_environment_names_its_own_folder(project, tmp_path):
         "type": "bit_finetune.catalog.WorkspaceDataset", "path": str(elsewhere)}}))  # fmt: skip
     (row,) = ok(kedro(["workspaces", "list", "--env", "shared"], project)).splitlines()[-1:]
     assert row.split()[:3] == ["*", workspace_name(record(batch_size=8)), "0/10"]
+    (project / "conf/shared/catalog.yml").write_text(yaml.safe_dump({
+        "training_workspace": {"type": "bit_finetune.catalog.WorkspaceDataset",
+                               "path": str(tmp_path / "none yet")},
+        "transfer.training_workspace": {"type": "bit_finetune.catalog.WorkspaceDataset",
+                                        "path": str(elsewhere)}}))  # fmt: skip
+    empty = ok(kedro(["workspaces", "list", "--env", "shared"], project)).strip()
+    assert empty.endswith("the environment's other workspace folders: "
+                          "transfer.training_workspace (--dataset)"), empty
     wrong = kedro(["workspaces", "list", "--dataset", "hyperrule"], project)
     assert wrong.returncode == 2 and "'hyperrule' is not a WorkspaceDataset" in wrong.stderr
 

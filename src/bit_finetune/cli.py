@@ -81,9 +81,11 @@ def workspaces() -> None:
 @click.pass_obj
 def list_workspaces(metadata: ProjectMetadata, env: str | None, dataset: str) -> None:
     """One row per recipe's folder, the most recently used first (marked *)."""
-    root = workspace_root(metadata, env, dataset)
+    root, others = workspace_root(metadata, env, dataset)
     found = ws.workspaces(root)
-    click.echo(ws.listing(found) if found else f"No training workspaces in {root}")
+    hint = f"; the environment's other workspace folders: {', '.join(others)} (--dataset)"
+    click.echo(ws.listing(found) if found else
+               f"No training workspaces in {root}{hint if others else ''}")
 
 
 @workspaces.command()
@@ -101,7 +103,7 @@ def list_workspaces(metadata: ProjectMetadata, env: str | None, dataset: str) ->
 def clean(metadata: ProjectMetadata, env: str | None, dataset: str, keep: int, yes: bool) -> None:
     """Remove all workspaces but the most recently used (folders moved aside by
     training.resume: false included)."""
-    root = workspace_root(metadata, env, dataset)
+    root, _ = workspace_root(metadata, env, dataset)
     doomed = ws.workspaces(root)[keep:]
     if not doomed:
         click.echo(f"Nothing to remove in {root}: it holds at most {keep} workspace(s)")
@@ -116,15 +118,20 @@ def clean(metadata: ProjectMetadata, env: str | None, dataset: str, keep: int, y
     click.echo(f"Removed {len(doomed)} workspace(s), freed {human_size(freed)}")
 
 
-def workspace_root(metadata: ProjectMetadata, env: str | None, name: str) -> Path:
-    """The folder of catalog entry ``name`` in configuration environment ``env``."""
+def workspace_root(
+    metadata: ProjectMetadata, env: str | None, name: str
+) -> tuple[Path, list[str]]:
+    """The folder of catalog entry ``name`` in configuration environment ``env``, and the
+    names of the environment's other workspace entries."""
     with KedroSession.create(project_path=metadata.project_path, env=env) as session:
         catalog = session.load_context().catalog
     dataset = catalog.get(name)
+    others = [key for key in catalog
+              if key != name and isinstance(catalog.get(key), WorkspaceDataset)]
     if not isinstance(dataset, WorkspaceDataset):
         raise click.BadParameter(
             f"{name!r} is not a WorkspaceDataset in the catalog of environment "
             f"{env or 'digits'}; give the entry of a training workspace folder",
             param_hint="--dataset",
         )
-    return metadata.project_path / dataset.path
+    return metadata.project_path / dataset.path, others
