@@ -52,6 +52,8 @@ def _console_logging() -> str:
 
 os.environ["KEDRO_LOGGING_CONFIG"] = _console_logging()
 os.environ["BIT_FINETUNE_TRACKING"] = "off"
+# Every progress update as a line in a piped log, so a test can wait for a given step.
+os.environ["BIT_FINETUNE_PROGRESS_EVERY"] = "0"
 
 ImageFolderFactory = Callable[..., Path]
 SESSION_PROJECTS = ("staged_project", "trained_project")

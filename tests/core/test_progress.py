@@ -14,6 +14,7 @@ class Terminal(io.StringIO):
 
 
 def test_a_pipe_gets_whole_lines_at_most_every_interval(monkeypatch):
+    monkeypatch.delenv(progress.INTERVAL_VARIABLE, raising=False)  # the default, 30 s
     stream = io.StringIO()
     clock = iter(range(0, 1000, 10))  # each update 10 s after the previous one
     monkeypatch.setattr("tqdm.std.time", lambda: next(clock))
@@ -25,6 +26,15 @@ def test_a_pipe_gets_whole_lines_at_most_every_interval(monkeypatch):
     assert "\r" not in stream.getvalue() and all(line.endswith("\n") for line in lines)
     assert lines[0].startswith("profiling:   0%") and "9/9" in lines[-1]
     assert 3 <= len(lines) <= 1 + 9 * 10 // progress.PIPED_INTERVAL + 1  # not one per update
+
+
+def test_the_interval_is_the_users_to_set(monkeypatch):
+    monkeypatch.setenv(progress.INTERVAL_VARIABLE, "0")
+    stream = io.StringIO()
+    for _ in progress_bar(range(5), desc="train", file=stream):
+        pass
+    assert [line.split("|")[-1].split()[0] for line in stream.getvalue().splitlines()] == [
+        "0/5", "1/5", "2/5", "3/5", "4/5", "5/5"]
 
 
 def test_a_terminal_keeps_the_bar():
