@@ -26,9 +26,10 @@ class _Lines:
 
     def write(self, text: str) -> None:
         line = text.replace("\r", "").strip()
-        if line and line != self.last:
+        state = line.split(" [", 1)[0]  # the count, without the times and rate
+        if line and state != self.last:
             self.stream.write(line + "\n")
-            self.last = line
+            self.last = state
 
     def flush(self) -> None:
         self.stream.flush()
