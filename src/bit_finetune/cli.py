@@ -19,7 +19,7 @@ from kedro.framework.startup import ProjectMetadata
 
 from bit_finetune.catalog.training_workspace import WorkspaceDataset
 from bit_finetune.core.files import human_size
-from bit_finetune.errors import TRACEBACK_VARIABLE, expected, wants_traceback
+from bit_finetune.errors import TRACEBACK_VARIABLE, Interrupted, expected, wants_traceback
 from bit_finetune.training import workspaces as ws
 
 ENV = click.option(
@@ -42,7 +42,8 @@ def cli() -> None:
 
 def briefly(command: Callable[..., Any]) -> Callable[..., Any]:
     """``command``, printing an expected error (:mod:`bit_finetune.errors`) as its message
-    alone, unless the user asked for tracebacks; a bug keeps its traceback."""
+    alone, unless the user asked for tracebacks; a bug keeps its traceback. An interrupted
+    run prints its one line and exits with the signal's code (130, 143)."""
 
     @functools.wraps(command)
     def wrapped(**options: Any) -> Any:
@@ -52,6 +53,9 @@ def briefly(command: Callable[..., Any]) -> Callable[..., Any]:
             found = expected(error)
             if found is None or wants_traceback():
                 raise
+            if isinstance(found, Interrupted):
+                click.echo(str(found), err=True)
+                raise SystemExit(found.exit_code) from None
             raise click.ClickException(
                 f"{found}\n(set {TRACEBACK_VARIABLE}=1 for the full traceback)"
             ) from None

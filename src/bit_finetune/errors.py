@@ -70,6 +70,15 @@ class WorkerLostError(UserError, RuntimeError):
     """Another worker of a multi-worker cluster died or stopped answering."""
 
 
+class Interrupted(UserError):
+    """Training stopped on SIGINT or SIGTERM, at a step boundary, with a checkpoint saved;
+    the process exits with the shell's code for the signal (130, 143)."""
+
+    def __init__(self, step: int, signal_number: int) -> None:
+        super().__init__(f"Interrupted at step {step}; checkpoint saved; the same command resumes")
+        self.exit_code = 128 + signal_number
+
+
 class TrackingServerError(UserError):
     """The configured tracking server does not answer."""
 

@@ -21,7 +21,7 @@ from bit_finetune import tracking
 from bit_finetune.catalog.kedro_private import make_saves_atomic
 from bit_finetune.config import stage_params, validate_all
 from bit_finetune.core.run_lock import RunLock
-from bit_finetune.errors import ConfigError
+from bit_finetune.errors import ConfigError, Interrupted, expected
 from bit_finetune.evaluation.report import FIGURES
 from bit_finetune.runtime.cluster import is_chief
 
@@ -267,8 +267,12 @@ class TrackingHook:
         )
 
     @hook_impl(trylast=True)  # after kedro-mlflow's, which ends the run as FAILED
-    def on_pipeline_error(self) -> None:
-        if tracking.tracking_enabled() and not self._nodes_done:
+    def on_pipeline_error(self, error: Exception) -> None:
+        if not tracking.tracking_enabled():
+            return
+        if isinstance(expected(error), Interrupted):
+            tracking.mark_killed()
+        elif not self._nodes_done:
             tracking.discard_run(since=self._started)
 
     @hook_impl

@@ -121,6 +121,15 @@ def name_run(env: str, architecture: str, weights: str, kedro_run_id: str | None
                 mlflow.get_tracking_uri())
 
 
+def mark_killed() -> None:
+    """End the run that just ended (as FAILED, by kedro-mlflow) as KILLED instead: it was
+    interrupted, with a checkpoint saved for the next run to resume."""
+    mlflow = sys.modules.get("mlflow")
+    run = mlflow.last_active_run() if mlflow is not None else None
+    if run is not None:
+        mlflow.MlflowClient().set_terminated(run.info.run_id, "KILLED")
+
+
 def discard_run(since: float) -> None:
     """Delete the run that just ended without running a node (a misspelt path), and its
     experiment when it has no other run and was made at or after ``since`` (a time.time()):

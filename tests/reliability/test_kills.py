@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import signal
 from pathlib import Path
 
 import pandas as pd
@@ -144,3 +145,38 @@ def test_killed_evaluation_reruns_to_complete_reports(trained_project, tmp_path)
     metrics = json.loads((project / "data/08_reporting/metrics.json").read_text())
     predictions = pd.read_parquet(project / "data/07_model_output/predictions.parquet")
     assert metrics["test"]["examples"] + metrics["validation"]["examples"] == len(predictions)
+
+
+def test_sigterm_and_ctrl_c_save_a_checkpoint_and_the_same_command_resumes(digits):
+    """SIGTERM (a cluster's stop) and SIGINT (Ctrl-C) during training: a checkpoint at the
+    next step boundary, one line, the signal's exit code, the MLflow run KILLED."""
+    from mlflow import MlflowClient
+
+    project, total = digits, 60  # room for the steps done before the signal lands
+    run_in_process(project, tiny(total), node_names=["hyperrule.derive_hyperrule"])
+    params = tiny(total, progress=True, training__checkpoint_every=total)
+    command = ["--pipelines", "training", "--params", as_cli(params)]
+    workspace = project / "data/06_models/training"
+    stops = [0]
+    for number, code in ((signal.SIGTERM, 143), (signal.SIGINT, 130)):
+        training = KedroProcess(project, command, BIT_FINETUNE_TRACKING="on")
+        steps = "|".join(map(str, range(stops[-1] + 2, stops[-1] + 8)))
+        training.wait_for(rf"train:.*\|\s*(?:{steps})/{total}\b")
+        training.process.send_signal(number)
+        training.process.wait(timeout=300)
+        output = training.output()
+        assert training.process.returncode == code, output[-3000:]
+        found = re.fullmatch(r"Interrupted at step (\d+); checkpoint saved; the same command "
+                             r"resumes", output.strip().splitlines()[-1])
+        assert found, output[-3000:]
+        step = int(found[1])
+        assert stops[-1] < step < total
+        if stops[-1]:
+            assert f"at step {stops[-1]}" in output  # resumed where the first one stopped
+        assert "Traceback" not in output and "Repeat the previous command" not in output
+        latest = tf.train.latest_checkpoint(str(recipe_folder(workspace) / "checkpoints"))
+        assert latest.endswith(f"-{step}"), latest  # saved on the signal, not periodically
+        stops.append(step)
+    client = MlflowClient(f"sqlite:///{project}/mlruns.db")
+    runs = client.search_runs([client.get_experiment_by_name("digits").experiment_id])
+    assert [run.info.status for run in runs] == ["KILLED", "KILLED"]

@@ -23,6 +23,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,10 @@ from tqdm.auto import tqdm
 
 from bit_finetune import tracking
 from bit_finetune.config import TrainingParams
-from bit_finetune.errors import ConfigError, WorkerLostError
+from bit_finetune.errors import ConfigError, Interrupted, WorkerLostError
 from bit_finetune.hyperrule import HyperRule
 from bit_finetune.runtime.cluster import is_chief
+from bit_finetune.runtime.interrupts import StopRequests
 from bit_finetune.runtime.precision import (
     CANDIDATES,
     PrecisionChoice,
@@ -388,7 +390,11 @@ class Trainer:
         iterator = iter(batches)
         log = History(history, start, self.total_steps, self.global_batch, self.schedule,
                       self.chief, progress=self.chief and params.progress)  # fmt: skip
-        with writer.as_default(), log:
+        # A cluster's workers keep the default handlers: one alone cannot stop at a step
+        # boundary (the others would wait for it in the next collective).
+        multi_worker = isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        requests = nullcontext(StopRequests()) if multi_worker else StopRequests()
+        with writer.as_default(), log, requests as stop:
             done = start
             while done < self.total_steps:
                 if done == start:
@@ -404,11 +410,13 @@ class Trainer:
                     if validating:  # after the row's clock: throughput excludes validation
                         row.update(self._validate(validate, done))
                     log.append(row)
-                if self._due(done, params.checkpoint_every):
+                if self._due(done, params.checkpoint_every) or stop.signal is not None:
                     with log.paused():  # throughput excludes saving
                         if self.chief:  # history first: it then always reaches the checkpoint
                             write_history(write_dir, log.frame())
                         save_checkpoint(manager, done)
+                if stop.signal is not None and done < self.total_steps:
+                    raise Interrupted(done, stop.signal)
         writer.flush()
         logger.info(
             "Trained steps %d-%d; final checkpoint in %s",
