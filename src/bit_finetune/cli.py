@@ -126,12 +126,12 @@ def workspace_root(
     metadata: ProjectMetadata, env: str | None, name: str
 ) -> tuple[Path, list[str]]:
     """The folder of catalog entry ``name`` in configuration environment ``env``, and the
-    names of the environment's other workspace entries."""
+    names of the environment's other training workspace entries (``*training_workspace``)."""
     with KedroSession.create(project_path=metadata.project_path, env=env) as session:
         catalog = session.load_context().catalog
     dataset = catalog.get(name)
-    others = [key for key in catalog
-              if key != name and isinstance(catalog.get(key), WorkspaceDataset)]
+    others = [key for key in catalog if key != name and key.endswith("training_workspace")
+              and isinstance(catalog.get(key), WorkspaceDataset)]
     if not isinstance(dataset, WorkspaceDataset):
         raise click.BadParameter(
             f"{name!r} is not a WorkspaceDataset in the catalog of environment "
