@@ -156,6 +156,7 @@ def test_expected_errors_are_short_and_bugs_keep_their_traceback(tmp_path: Path)
         assert "Traceback" not in output and len(output.strip().splitlines()) <= 8, output
         assert "Repeat the previous command" not in output, output  # the Error: line alone
         assert "failed with error" not in output, output
+    assert not (project / "data/02_intermediate").exists()  # no node ran in any of them
     asked = kedro(["run", *cases[0][0]], project, BIT_FINETUNE_TRACEBACK="1")
     assert "Traceback" in asked.stdout + asked.stderr and cases[0][1] in asked.stderr
     bug = kedro(["run", "--env", "buggy", "--pipelines", "ingestion"], project,

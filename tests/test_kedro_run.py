@@ -125,40 +125,6 @@ def test_runs_select_by_node_namespace_pipeline_and_start_node(project: Path, tm
     assert (data / "02_intermediate/image_index.parquet").stat().st_mtime_ns == indexed
 
 
-@pytest.mark.slow
-def test_cli_runs_a_stage_by_namespace(tmp_path: Path):
-    copy_project(tmp_path)
-    result = kedro(["run", "--namespaces", "ingestion"], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert artefacts(tmp_path / "data") == {"image_index.parquet", "label_map.json"}
-
-
-@pytest.mark.slow
-def test_cli_bad_parameter_fails_naming_the_key(tmp_path: Path):
-    copy_project(tmp_path)
-    result = kedro(
-        ["run", "--pipelines", "ingestion", "--params", "ingestion.sed=3"], tmp_path
-    )
-    assert result.returncode != 0
-    assert "ingestion.sed: unknown parameter" in " ".join((result.stdout + result.stderr).split())
-    assert not (tmp_path / "data/02_intermediate/image_index.parquet").exists()
-
-
-@pytest.mark.slow
-def test_cli_missing_folder_fails_naming_the_key(tmp_path: Path):
-    env = copy_project(tmp_path) / "conf/missing"
-    env.mkdir()
-    (env / "catalog.yml").write_text(
-        "raw_images:\n  type: bit_finetune.catalog.ImageFolderDataset\n"
-        f"  path: {tmp_path / 'nowhere'}\n"
-    )
-    result = kedro(["run", "--pipelines", "ingestion", "--env", "missing"], tmp_path)
-    assert result.returncode != 0
-    output = " ".join((result.stdout + result.stderr).split())
-    assert "raw_images.path" in output
-    assert "does not exist" in output
-
-
 def lines(result, text: str) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines() if text in line]
 

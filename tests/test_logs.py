@@ -46,8 +46,11 @@ def test_a_rich_handler_writing_to_a_file_becomes_plain(root_handlers):
 @pytest.mark.slow
 def test_a_piped_kedro_run_logs_whole_lines(tmp_path: Path):
     copy_project(tmp_path)
-    result = kedro(["run", "--pipelines", "ingestion,profiling"], tmp_path, COLUMNS="80")
+    result = kedro(["run", "--namespaces", "ingestion,profiling"], tmp_path, COLUMNS="80")
     assert result.returncode == 0, result.stderr[-3000:]
+    written = {p.name for p in (tmp_path / "data").glob("0[2-5]_*/*") if p.is_file()}
+    assert written == {"image_index.parquet", "label_map.json", "image_profile.parquet"}, (
+        written)  # the two stages' data alone (their reports in 08_reporting)
     assert "\r" not in result.stdout + result.stderr  # progress as whole lines, no bar
     assert any(line.startswith("profiling: 100%") for line in result.stderr.splitlines())
     whole = ("INFO kedro.pipeline.node: Running node: index_images: index_images("

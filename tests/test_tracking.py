@@ -229,25 +229,34 @@ def test_a_server_that_answers_its_health_check_passes():
         tracking.check_server(f"http://127.0.0.1:{closed_port()}", timeout=2)
 
 
-def settings_in(**variables: str) -> str:
-    """``DISABLE_HOOKS_FOR_PLUGINS`` as the project's settings set it under ``variables``."""
-    code = ("import bit_finetune.settings as s; "
-            "print(getattr(s, 'DISABLE_HOOKS_FOR_PLUGINS', ()))")
-    env = {"PATH": "/usr/bin:/bin", "KEDRO_DISABLE_TELEMETRY": "1", **variables}
-    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                          text=True, check=True).stdout.strip()
+SETTINGS_UNDER = """
+import json, os, runpy, sys
+for variables in json.loads(sys.argv[1]):
+    for name in ("BIT_FINETUNE_TRACKING", "TF_CONFIG"):
+        os.environ.pop(name, None)
+    os.environ.update(variables)
+    settings = runpy.run_module("bit_finetune.settings")  # executed afresh each time
+    print(settings.get("DISABLE_HOOKS_FOR_PLUGINS", ()))
+"""
+
+
+def settings_under(*cases: dict[str, str]) -> list[str]:
+    """``DISABLE_HOOKS_FOR_PLUGINS`` as the project's settings set it under each case's
+    environment variables (in one process of its own)."""
+    env = {"PATH": "/usr/bin:/bin", "KEDRO_DISABLE_TELEMETRY": "1"}
+    return subprocess.run([sys.executable, "-c", SETTINGS_UNDER, json.dumps(cases)], env=env,
+                          capture_output=True, text=True, check=True).stdout.split("\n")[:-1]
 
 
 @pytest.mark.slow
 def test_one_switch_and_the_chief_alone_track():
-    plugin = "('kedro_mlflow',)"
-    assert settings_in(BIT_FINETUNE_TRACKING="on") == "()"
-    assert settings_in() == plugin  # off unless asked, though the extra is installed
-    assert settings_in(BIT_FINETUNE_TRACKING="off") == plugin
+    plugin, on = "('kedro_mlflow',)", {"BIT_FINETUNE_TRACKING": "on"}
     worker = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
-    assert settings_in(TF_CONFIG=json.dumps(worker), BIT_FINETUNE_TRACKING="on") == plugin
-    worker["task"]["index"] = 0  # worker 0 of a cluster without a chief is the chief
-    assert settings_in(TF_CONFIG=json.dumps(worker), BIT_FINETUNE_TRACKING="on") == "()"
+    first = {**worker, "task": {"type": "worker", "index": 0}}  # the chief: no chief task
+    assert settings_under(
+        on, {}, {"BIT_FINETUNE_TRACKING": "off"}, {"TF_CONFIG": json.dumps(worker), **on},
+        {"TF_CONFIG": json.dumps(first), **on},
+    ) == ["()", plugin, plugin, plugin, "()"]  # off unless asked, though the extra is installed
     # The name Kedro matches against the plugin's distribution
     from importlib.metadata import distribution
 
