@@ -14,6 +14,7 @@ from tiny_project import TINY_PARAMS, copy_of, copy_project, kedro, run_in_proce
 
 from bit_finetune.errors import ConfigError
 from bit_finetune.pipeline_registry import STAGES, register_pipelines
+from bit_finetune.startup import is_notice
 
 DATA_STAGES = ["ingestion", "profiling", "filtering", "hyperrule"]
 
@@ -214,8 +215,10 @@ def test_change_one_thing_and_run_again(trained_project: Path, tmp_path: Path, i
 @pytest.mark.slow
 def test_a_clean_run_has_a_clean_console(tmp_path: Path):
     """Warnings are for what the user should act on: a whole run of a fresh project has
-    none, nor errors."""
+    none, nor errors, nor TensorFlow's start-up notices (its training imports TensorFlow)."""
     copy_project(tmp_path)
     result = kedro(["run", "--params", TINY_PARAMS], tmp_path, timeout=600)
     ok(result)
     assert not lines(result, "WARNING") and not lines(result, "ERROR"), result.stdout[-3000:]
+    console = (result.stdout + result.stderr).encode().splitlines(keepends=True)
+    assert [line for line in console if is_notice(line)] == []

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tiny_project import copy_project, kedro
+from tiny_project import copy_project
 
 from bit_finetune.startup import OPT_OUT, is_notice
 
@@ -208,13 +208,3 @@ def test_tensorflow_starts_without_notices():
     quiet = stderr_of(IMPORT_TENSORFLOW, **{OPT_OUT: ""}).splitlines(keepends=True)
     assert [line for line in quiet if is_notice(line)] == []
     assert b"E0000 00:00:1.0 1 real.cc:1] a real error\n" in quiet
-
-
-@pytest.mark.slow
-def test_kedro_run_console_has_no_tensorflow_notices(tmp_path: Path):
-    copy_project(tmp_path)
-    result = kedro(["run", "--pipelines", "ingestion"], tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    console = (result.stdout + result.stderr).encode().splitlines(keepends=True)
-    assert [line for line in console if is_notice(line)] == []
-    assert "Pipeline execution completed" in result.stdout + result.stderr
