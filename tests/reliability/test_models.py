@@ -109,18 +109,23 @@ def wrong_shapes(tmp: Path) -> str:
     return str(tmp / "BiT-R14x0.5.npz")
 
 
+OTHER_SIZE = "holds R14x0.5 weights, but the model is R14x0.25; set R14x0.5"
+
+
 @pytest.mark.parametrize(
-    ("make", "words"),
+    ("make", "key", "words"),
     [
-        (not_a_saved_model, "neither an .npz file nor a SavedModel directory"),
-        (not_an_npz, "not a readable .npz archive"),
-        (wrong_shapes, "R14x0.5.npz"),
-        (lambda tmp: official_saved_model(tmp, "R14x0.5"), "standardized_conv2d/kernel'"),
+        (not_a_saved_model, "weights", "neither an .npz file nor a SavedModel directory"),
+        (not_an_npz, "weights", "not a readable .npz archive"),
+        (wrong_shapes, "architecture", OTHER_SIZE),
+        (lambda tmp: official_saved_model(tmp, "R14x0.5"), "architecture", OTHER_SIZE),
     ],
     ids=["folder", "not-a-model", "wrong-shapes", "saved-model-wrong-shapes"],
 )
 @pytest.mark.slow
-def test_unusable_weights_fail_the_run_in_one_line_naming_the_key(project, tmp_path, make, words):
+def test_unusable_weights_fail_the_run_in_one_line_naming_the_key(
+    project, tmp_path, make, key, words
+):
     weights = make(tmp_path)
     params = tiny()
     params["training"]["model"]["weights"] = weights
@@ -128,7 +133,7 @@ def test_unusable_weights_fail_the_run_in_one_line_naming_the_key(project, tmp_p
     with pytest.raises(ConfigError) as failure:
         run_in_process(project, params, pipeline_names=["training"])
     message = str(failure.value)
-    assert message.startswith("training.model.weights:") and "\n" not in message
+    assert message.startswith(f"training.model.{key}:") and "\n" not in message
     assert words in message and weights in message
     assert not (project / "data/06_models/classifier.keras").exists()
     assert {k for k in files(project / "data") if "run_record" not in k} == {
