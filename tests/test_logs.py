@@ -60,6 +60,8 @@ def test_a_piped_kedro_run_logs_whole_lines(tmp_path: Path):
 
 @pytest.mark.parametrize(("logger_name", "message"), [
     ("py.warnings", "UserWarning: Add type hints to the `predict` method to enable ..."),
+    ("py.warnings", ("kedro_viz/api/rest/responses/pipelines.py:12: FastAPIDeprecationWarning:"
+                     " ORJSONResponse is deprecated, FastAPI now serializes data directly ...")),
     ("kedro_viz.integrations.kedro.run_hooks",
      "Workflow tracking is disabled during partial pipeline runs (executed using ...)"),
     ("kedro_mlflow.framework.hooks.mlflow_hook",

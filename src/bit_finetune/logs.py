@@ -33,8 +33,10 @@ def plain_lines_when_piped() -> None:
 
 UNACTIONABLE = {
     # kedro-mlflow's pipeline model, which this project does not use: MLflow warns as the
-    # `mlflow` extra's plugin loads, before the project's settings are read.
-    "py.warnings": ("Add type hints to the `predict` method",),
+    # `mlflow` extra's plugin loads, before the project's settings are read; and kedro-viz's
+    # own use of a FastAPI class that FastAPI now deprecates.
+    "py.warnings": ("Add type hints to the `predict` method",
+                    "FastAPIDeprecationWarning: ORJSONResponse is deprecated"),
     # kedro-viz's run hooks, on every partial run (--nodes, --from-nodes, --pipelines ...)
     # the README shows: its workflow view follows full runs only.
     "kedro_viz.integrations.kedro.run_hooks": (
