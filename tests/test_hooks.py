@@ -282,6 +282,18 @@ def test_a_run_that_failed_before_any_node_leaves_no_folder_it_made(
     assert (tmp_path / "data").is_dir()  # only the environment's own folder goes
 
 
+def test_the_node_count_starts_again_with_each_run_of_the_process(chief, tmp_path: Path):
+    hook = hooks.RunLockHook()  # one hook for every run, as settings.py registers it
+    hook.after_context_created(context(tmp_path, "data/first"))
+    hook.before_pipeline_run({}, pipeline(), DataCatalog())
+    hook.after_node_run()
+    hook.after_pipeline_run()
+    hook.after_context_created(context(tmp_path, "data/misspelt"))
+    hook.before_pipeline_run({}, pipeline(), DataCatalog())
+    hook.on_pipeline_error()
+    assert (tmp_path / "data/first").is_dir() and not (tmp_path / "data/misspelt").exists()
+
+
 def test_an_absolute_data_folder_is_locked_where_it_is(chief, tmp_path: Path):
     hook = hooks.RunLockHook()
     hook.after_context_created(context(tmp_path / "project", str(tmp_path / "scratch")))

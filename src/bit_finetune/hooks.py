@@ -143,6 +143,7 @@ class RunLockHook:
 
     @hook_impl
     def before_pipeline_run(self, run_params: dict[str, Any], pipeline: Any, catalog: Any) -> None:
+        self._nodes_done = 0  # the hook serves every run of the process (a notebook's too)
         if self._lock is not None and is_chief():
             self._lock.acquire()
 
