@@ -121,12 +121,18 @@ def name_run(env: str, architecture: str, weights: str, kedro_run_id: str | None
                 mlflow.get_tracking_uri())
 
 
+def _last_run() -> tuple[ModuleType, Any] | None:
+    """MLflow and the run that just ended, when kedro-mlflow has imported it."""
+    mlflow = sys.modules.get("mlflow")
+    run = mlflow.last_active_run() if mlflow is not None else None
+    return None if run is None else (mlflow, run)
+
+
 def mark_killed() -> None:
     """End the run that just ended (as FAILED, by kedro-mlflow) as KILLED instead: it was
     interrupted, with a checkpoint saved for the next run to resume."""
-    mlflow = sys.modules.get("mlflow")
-    run = mlflow.last_active_run() if mlflow is not None else None
-    if run is not None:
+    if found := _last_run():
+        mlflow, run = found
         mlflow.MlflowClient().set_terminated(run.info.run_id, "KILLED")
 
 
@@ -134,10 +140,10 @@ def discard_run(since: float) -> None:
     """Delete the run that just ended without running a node (a misspelt path), and its
     experiment when it has no other run and was made at or after ``since`` (a time.time()):
     a run that did nothing leaves nothing to compare."""
-    mlflow = sys.modules.get("mlflow")
-    run = mlflow.last_active_run() if mlflow is not None else None
-    if run is None or run.info.end_time is None:
+    found = _last_run()
+    if found is None or found[1].info.end_time is None:
         return
+    mlflow, run = found
     client = mlflow.MlflowClient()
     client.delete_run(run.info.run_id)
     experiment = client.get_experiment(run.info.experiment_id)

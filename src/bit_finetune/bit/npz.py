@@ -37,6 +37,7 @@ _FIXED = {
 }
 _UNIT_LAYER = re.compile(r"block(\d+)_unit(\d{2})_([abc])_(conv|gn|proj)")
 _PARTS = {"conv": "standardized_conv2d", "gn": "group_norm", "proj": "proj/standardized_conv2d"}
+_ROOT_KERNEL = f"{_FIXED['root_conv']}/kernel"
 # Some published files number their convolutions (".../standardized_conv2d_3/kernel").
 _NUMBERED_CONV = re.compile(r"/standardized_conv2d_\d+/")
 
@@ -89,8 +90,7 @@ def official_key(name: str) -> str:
 def has_official_names(names: Iterable[str]) -> bool:
     """Whether ``names`` hold the root convolution of an official BiT backbone, which
     every architecture has (the rest is checked when the weights are loaded)."""
-    root = f"{_FIXED['root_conv']}/kernel"
-    return any(official_key(name) == root for name in names)
+    return any(official_key(name) == _ROOT_KERNEL for name in names)
 
 
 def load_official_weights(
@@ -105,10 +105,9 @@ def load_official_weights(
     targets = weight_keys(backbone)
     names = {official_key(n): n for n in weights}
     names = {k: n for k, n in names.items() if not k.startswith(HEAD_PREFIX)}
-    root = f"{_FIXED['root_conv']}/kernel"
-    if root in names:
-        theirs = architecture_of_weights(names, weights[names[root]].shape[-1])
-        ours = architecture_of_weights(targets, targets[root].shape[-1])
+    if _ROOT_KERNEL in names:
+        theirs = architecture_of_weights(names, weights[names[_ROOT_KERNEL]].shape[-1])
+        ours = architecture_of_weights(targets, targets[_ROOT_KERNEL].shape[-1])
         if theirs is not None and ours is not None and theirs != ours:
             raise ArchitectureError(
                 f"'{source}' holds {theirs.name} weights, but the model is {ours.name}; set "
