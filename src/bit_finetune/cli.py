@@ -16,6 +16,7 @@ import click
 from kedro.framework.cli.project import run as kedro_run
 from kedro.framework.session import KedroSession
 from kedro.framework.startup import ProjectMetadata
+from kedro.io import DataCatalog
 
 from bit_finetune.catalog.training_workspace import WorkspaceDataset
 from bit_finetune.core.files import human_size
@@ -85,11 +86,15 @@ def workspaces() -> None:
 @click.pass_obj
 def list_workspaces(metadata: ProjectMetadata, env: str | None, dataset: str) -> None:
     """One row per recipe's folder, the most recently used first (marked *)."""
-    root, others = workspace_root(metadata, env, dataset)
+    root, catalog = workspace_root(metadata, env, dataset)
     found = ws.workspaces(root)
+    if found:
+        click.echo(ws.listing(found))
+        return
+    others = [key for key in catalog if key != dataset and key.endswith("training_workspace")
+              and isinstance(catalog.get(key), WorkspaceDataset)]
     hint = f"; the environment's other workspace folders: {', '.join(others)} (--dataset)"
-    click.echo(ws.listing(found) if found else
-               f"No training workspaces in {root}{hint if others else ''}")
+    click.echo(f"No training workspaces in {root}{hint if others else ''}")
 
 
 @workspaces.command()
@@ -124,18 +129,16 @@ def clean(metadata: ProjectMetadata, env: str | None, dataset: str, keep: int, y
 
 def workspace_root(
     metadata: ProjectMetadata, env: str | None, name: str
-) -> tuple[Path, list[str]]:
+) -> tuple[Path, DataCatalog]:
     """The folder of catalog entry ``name`` in configuration environment ``env``, and the
-    names of the environment's other training workspace entries (``*training_workspace``)."""
+    environment's catalog."""
     with KedroSession.create(project_path=metadata.project_path, env=env) as session:
         catalog = session.load_context().catalog
     dataset = catalog.get(name)
-    others = [key for key in catalog if key != name and key.endswith("training_workspace")
-              and isinstance(catalog.get(key), WorkspaceDataset)]
     if not isinstance(dataset, WorkspaceDataset):
         raise click.BadParameter(
             f"{name!r} is not a WorkspaceDataset in the catalog of environment "
             f"{env or 'digits'}; give the entry of a training workspace folder",
             param_hint="--dataset",
         )
-    return metadata.project_path / dataset.path, others
+    return metadata.project_path / dataset.path, catalog
